@@ -1,0 +1,98 @@
+"""Fixtures shared by every test: real PostgreSQL and SQLite, real Redis, real Celery workers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from tests.support.databases import empty_all_tables, fresh_postgres_database, migrated_engine, sqlite_url
+from tests.support.env import booksync_env, reset_caches
+from tests.support.services import require_postgres, require_redis
+
+BACKENDS = ("sqlite", "postgresql")
+
+# Tests must never use a developer's .booksync/ or production variables by accident.
+for _key in [k for k in os.environ if k.startswith("BOOKSYNC_") and not k.startswith("BOOKSYNC_TEST_")]:
+    del os.environ[_key]
+
+
+@pytest.fixture(scope="session")
+def test_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("booksync-home")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_secret_key(test_home: Path) -> Iterator[None]:
+    os.environ["BOOKSYNC_HOME"] = str(test_home)
+    reset_caches()
+    yield
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    with fresh_postgres_database(require_postgres()) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def sqlite_db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return sqlite_url(tmp_path_factory.mktemp("sqlite"))
+
+
+@pytest.fixture(scope="session")
+def _migrated(request: pytest.FixtureRequest) -> dict[str, Engine]:
+    return {}
+
+
+def _engine_for(backend: str, request: pytest.FixtureRequest, cache: dict[str, Engine]) -> Engine:
+    if backend not in cache:
+        url = request.getfixturevalue("postgres_url" if backend == "postgresql" else "sqlite_db_url")
+        cache[backend] = migrated_engine(url)
+    return cache[backend]
+
+
+@pytest.fixture(params=BACKENDS)
+def db_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def db_url(db_backend: str, request: pytest.FixtureRequest, _migrated: dict[str, Engine]) -> Iterator[str]:
+    """A migrated, empty database on each backend; booksync's own engine points at it."""
+    engine = _engine_for(db_backend, request, _migrated)
+    empty_all_tables(engine)
+    url = engine.url.render_as_string(hide_password=False)
+    with booksync_env(database_url=url, home=os.environ["BOOKSYNC_HOME"]):
+        yield url
+
+
+@pytest.fixture
+def pg_url(request: pytest.FixtureRequest, _migrated: dict[str, Engine]) -> Iterator[str]:
+    """Like db_url, PostgreSQL only (for what production alone runs on: the API, Redis-backed workers)."""
+    engine = _engine_for("postgresql", request, _migrated)
+    empty_all_tables(engine)
+    url = engine.url.render_as_string(hide_password=False)
+    with booksync_env(database_url=url, home=os.environ["BOOKSYNC_HOME"]):
+        yield url
+
+
+@pytest.fixture
+def session(db_url: str) -> Iterator[Session]:
+    from models.db import get_sessionmaker
+
+    with get_sessionmaker()() as db_session:
+        yield db_session
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    import redis
+
+    url = require_redis()
+    redis.Redis.from_url(url).flushdb()
+    return url
