@@ -51,8 +51,8 @@ class LedgerAccount(TimestampMixin, Base):
     platform_id: Mapped[str] = mapped_column(String(128))
     name: Mapped[str] = mapped_column(String(255))
     nominal_code: Mapped[str | None] = mapped_column(String(64))
-    type: Mapped[str] = mapped_column(String(64), default="other")
-    subtype: Mapped[str | None] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(255), default="other")
+    subtype: Mapped[str | None] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(32), default="active")
     currency: Mapped[str | None] = mapped_column(String(3))
     description: Mapped[str | None] = mapped_column(Text)
@@ -69,8 +69,8 @@ class AccountingDocument(TimestampMixin, Base):
 
     __tablename__ = "accounting_documents"
     __table_args__ = (
+        # Listing goes through the organization's connection, so this one index serves pulls and the API.
         UniqueConstraint("connection_id", "kind", "platform_id"),
-        Index("ix_accounting_documents_org_kind", "organization_id", "kind", "platform_id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)

@@ -12,13 +12,16 @@ from sqlalchemy.orm import Session
 
 from tests.support.databases import empty_all_tables, fresh_postgres_database, migrated_engine, sqlite_url
 from tests.support.env import booksync_env, reset_caches
-from tests.support.services import require_postgres, require_redis
+from tests.support.services import REDIS_TEST_DB, REDIS_URL_BASE, require_postgres, require_redis
 
 BACKENDS = ("sqlite", "postgresql")
 
 # Tests must never use a developer's .booksync/ or production variables by accident.
 for _key in [k for k in os.environ if k.startswith("BOOKSYNC_") and not k.startswith("BOOKSYNC_TEST_")]:
     del os.environ[_key]
+# The test process publishes tasks to the test Redis database (the `redis_url` fixture checks it is up).
+TEST_BROKER_URL = f"{REDIS_URL_BASE}/{REDIS_TEST_DB}"
+os.environ["BOOKSYNC_BROKER_URL"] = TEST_BROKER_URL
 
 
 @pytest.fixture(scope="session")
@@ -67,7 +70,7 @@ def db_url(db_backend: str, request: pytest.FixtureRequest, _migrated: dict[str,
     engine = _engine_for(db_backend, request, _migrated)
     empty_all_tables(engine)
     url = engine.url.render_as_string(hide_password=False)
-    with booksync_env(database_url=url, home=os.environ["BOOKSYNC_HOME"]):
+    with booksync_env(database_url=url, home=os.environ["BOOKSYNC_HOME"], broker_url=TEST_BROKER_URL):
         yield url
 
 
@@ -77,7 +80,7 @@ def pg_url(request: pytest.FixtureRequest, _migrated: dict[str, Engine]) -> Iter
     engine = _engine_for("postgresql", request, _migrated)
     empty_all_tables(engine)
     url = engine.url.render_as_string(hide_password=False)
-    with booksync_env(database_url=url, home=os.environ["BOOKSYNC_HOME"]):
+    with booksync_env(database_url=url, home=os.environ["BOOKSYNC_HOME"], broker_url=TEST_BROKER_URL):
         yield url
 
 

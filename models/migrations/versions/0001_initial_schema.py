@@ -118,9 +118,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_accounting_documents')),
     sa.UniqueConstraint('connection_id', 'kind', 'platform_id', name=op.f('uq_accounting_documents_connection_id_kind_platform_id'))
     )
-    with op.batch_alter_table('accounting_documents', schema=None) as batch_op:
-        batch_op.create_index('ix_accounting_documents_org_kind', ['organization_id', 'kind', 'platform_id'], unique=False)
-
     op.create_table('accounting_synced_records',
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('organization_id', sa.Uuid(), nullable=False),
@@ -180,8 +177,8 @@ def upgrade() -> None:
     sa.Column('platform_id', sa.String(length=128), nullable=False),
     sa.Column('name', sa.String(length=255), nullable=False),
     sa.Column('nominal_code', sa.String(length=64), nullable=True),
-    sa.Column('type', sa.String(length=64), nullable=False),
-    sa.Column('subtype', sa.String(length=64), nullable=True),
+    sa.Column('type', sa.String(length=255), nullable=False),
+    sa.Column('subtype', sa.String(length=255), nullable=True),
     sa.Column('status', sa.String(length=32), nullable=False),
     sa.Column('currency', sa.String(length=3), nullable=True),
     sa.Column('description', sa.Text(), nullable=True),
@@ -313,9 +310,6 @@ def downgrade() -> None:
         batch_op.drop_index('ix_synced_records_connection_status')
 
     op.drop_table('accounting_synced_records')
-    with op.batch_alter_table('accounting_documents', schema=None) as batch_op:
-        batch_op.drop_index('ix_accounting_documents_org_kind')
-
     op.drop_table('accounting_documents')
     with op.batch_alter_table('counterparts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_counterparts_organization_id'))

@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): they print figures. ``python -m bench`` runs them all."""

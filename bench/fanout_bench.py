@@ -1,0 +1,105 @@
+"""Fan-out: ``schedule_due_syncs`` enqueueing N due connections onto Redis, against one apply_async per row.
+
+booksync claims due connections in batches of 1,000 (memory stays flat) and publishes each batch
+over one producer; the baseline loads every due id at once and calls ``apply_async`` per row.
+
+    python -m bench.fanout_bench [--connections 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tracemalloc
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import text
+
+from bench.support import scratch_database, timed
+
+REDIS_URL = os.environ.get("BOOKSYNC_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+
+
+def _seed(count: int, due: datetime) -> None:
+    from models.db import get_engine
+
+    with get_engine().begin() as connection:
+        connection.execute(text(
+            "INSERT INTO organizations (id, name, created_at, updated_at) "
+            "SELECT gen_random_uuid(), 'org ' || n, now(), now() FROM generate_series(1, :n) AS n"), {"n": count})
+        connection.execute(text(
+            "INSERT INTO accounting_connections (id, organization_id, platform, status, settings, errors, cursors, "
+            "backfill, sync_count, retry_count, next_sync_at, created_at, updated_at) "
+            "SELECT gen_random_uuid(), id, 'tryton', 'connected', '{}', '[]', '{}', false, 0, 0, :due, now(), now() "
+            "FROM organizations"), {"due": due})
+
+
+def _reset_due(due: datetime) -> None:
+    from models.db import get_engine
+
+    with get_engine().begin() as connection:
+        connection.execute(text("UPDATE accounting_connections SET next_sync_at = :due"), {"due": due})
+
+
+def _queue_length() -> int:
+    import redis
+
+    return int(redis.Redis.from_url(REDIS_URL).llen("booksync"))
+
+
+def _flush() -> None:
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--connections", type=int, default=100_000)
+    args = parser.parse_args()
+    os.environ["BOOKSYNC_BROKER_URL"] = REDIS_URL
+    with scratch_database("booksync_bench_fanout"):
+        from sqlalchemy import select
+
+        from config import get_settings
+        from models import AccountingConnection
+        from models.db import get_sessionmaker
+        from tasks import sync_connection
+        from tasks.definitions import schedule_due_syncs
+
+        now = datetime.now(UTC)
+        _seed(args.connections, now - timedelta(minutes=1))
+        _flush()
+
+        tracemalloc.start()
+        booksync_s = timed(lambda: schedule_due_syncs.run())
+        booksync_peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+        enqueued = _queue_length()
+        _flush()
+
+        _reset_due(now - timedelta(minutes=1))
+
+        def one_apply_async_per_row() -> None:
+            with get_sessionmaker()() as session:
+                ids = session.execute(select(AccountingConnection.id).where(
+                    AccountingConnection.next_sync_at <= datetime.now(UTC))).scalars().all()
+                for connection_id in ids:
+                    sync_connection.apply_async(args=[str(connection_id), "schedule"])
+
+        tracemalloc.start()
+        naive_s = timed(one_apply_async_per_row)
+        naive_peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+        naive_enqueued = _queue_length()
+        _flush()
+        del get_settings
+
+    print(f"{'method':<34} {'connections':>11} {'seconds':>8} {'per second':>11} {'peak MB (Python)':>17}")
+    print(f"{'schedule_due_syncs (batched)':<34} {enqueued:>11,} {booksync_s:>8.2f} {enqueued / booksync_s:>11,.0f} {booksync_peak:>17.1f}")
+    print(f"{'one apply_async per row':<34} {naive_enqueued:>11,} {naive_s:>8.2f} {naive_enqueued / naive_s:>11,.0f} {naive_peak:>17.1f}")
+    print(f"ratio (per-row time / booksync time): {naive_s / booksync_s:.2f}; target: all {args.connections:,} in < 10 s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""The beat's fan-out: claim due connections in batches, move each to its next slot, enqueue a sync.
+
+Claiming is an UPDATE of ``next_sync_at`` under row locks that a second beat skips, so a late or a
+doubled tick enqueues nothing twice. Batches keep memory flat however many connections are due.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from models import AccountingConnection, ConnectionStatus
+from tasks.scheduling import next_slot
+
+BATCH = 1000
+Publish = Callable[[Sequence[str]], None]
+
+
+def enqueue_due(
+    sessions: sessionmaker[Session], now: datetime, period_seconds: int, publish: Publish, batch: int = BATCH
+) -> int:
+    """Enqueue one sync for every connected connection due at ``now``; returns how many."""
+    total = 0
+    while True:
+        with sessions() as session:
+            due = session.execute(
+                select(AccountingConnection.id)
+                .where(
+                    AccountingConnection.status == ConnectionStatus.CONNECTED.value,
+                    AccountingConnection.next_sync_at <= now,
+                )
+                .order_by(AccountingConnection.next_sync_at)
+                .limit(batch)
+                .with_for_update(skip_locked=True)
+            ).scalars().all()
+            if not due:
+                return total
+            session.execute(
+                update(AccountingConnection),
+                [{"id": connection_id, "next_sync_at": next_slot(connection_id, now, period_seconds)} for connection_id in due],
+            )
+            publish([str(connection_id) for connection_id in due])
+            session.commit()
+            total += len(due)

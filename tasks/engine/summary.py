@@ -1,0 +1,41 @@
+"""What one sync did, for the log line, the task's result and the demo."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+SyncOutcome = Literal["done", "busy", "skipped", "failed", "interrupted"]
+
+
+@dataclass(slots=True)
+class SyncSummary:
+    connection_id: str
+    trigger: str
+    organization_id: str | None = None
+    platform: str | None = None
+    status: SyncOutcome = "done"
+    message: str = ""
+    full_reconcile: bool = False
+    pulled: Counter[str] = field(default_factory=Counter)
+    pushed: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    deleted: Counter[str] = field(default_factory=Counter)
+    duration_ms: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "connection_id": self.connection_id,
+            "organization_id": self.organization_id,
+            "platform": self.platform,
+            "trigger": self.trigger,
+            "status": self.status,
+            "message": self.message,
+            "full_reconcile": self.full_reconcile,
+            "pulled": dict(self.pulled),
+            "pushed": dict(self.pushed),
+            "errors": dict(self.errors),
+            "deleted": dict(self.deleted),
+            "duration_ms": self.duration_ms,
+        }
