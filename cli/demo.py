@@ -1,0 +1,243 @@
+"""``booksync demo``: a real sync, end to end, on the embedded default.
+
+Starts the Tryton sandbox, a worker and beat (SQLite, kombu's filesystem broker, all under
+``.booksync/demo``), loads an organization's documents through the same intake the API uses,
+connects the organization to Tryton, triggers a sync, waits for it, and prints what happened.
+Everything it started is stopped at the end or on Ctrl-C, unless ``--keep-running``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+DEMO_HOME = Path(".booksync") / "demo"
+ORGANIZATION_ID = uuid.UUID("0b5e1c7a-5d1e-4c2a-9a4e-000000000001")
+SYNC_TIMEOUT = 300
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _spawn(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as handle:
+        return subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def _wait_for(condition: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gave up after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.2)
+
+
+@contextmanager
+def _environment(home: Path) -> Iterator[dict[str, str]]:
+    """Point this process, and the processes it starts, at the demo's embedded default."""
+    from config.settings import reset_settings_cache
+    from models.db import reset_engine
+
+    saved = dict(os.environ)
+    for key in [k for k in os.environ if k.startswith("BOOKSYNC_")]:
+        del os.environ[key]
+    os.environ["BOOKSYNC_HOME"] = str(home)
+    os.environ.setdefault("BOOKSYNC_LOG_FORMAT", "json")
+    reset_settings_cache()
+    logging.getLogger().setLevel(logging.WARNING)  # the demo speaks for itself; the workers log to files
+    reset_engine()
+    try:
+        yield dict(os.environ)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        reset_settings_cache()
+        reset_engine()
+
+
+def _load_documents(session: Any) -> dict[str, Any]:
+    """An organization's counterparts, bills and invoices, handed over as the platform would."""
+    from api.intake import upsert_counterpart, upsert_payable, upsert_receivable
+    from models import Organization
+
+    session.add(Organization(id=ORGANIZATION_ID, name="Acme Books Ltd"))
+    session.flush()
+    vendor, customer = uuid.uuid4(), uuid.uuid4()
+    upsert_counterpart(session, ORGANIZATION_ID, vendor, {"name": "Initech Supplies", "is_vendor": True})
+    upsert_counterpart(session, ORGANIZATION_ID, customer, {"name": "Umbrella Retail", "is_customer": True})
+    today = date.today()
+
+    def document(counterpart: uuid.UUID, number: str, status: str, lines: list[tuple[str, int, int]]) -> dict[str, Any]:
+        items = [{"description": d, "quantity": "1", "unit_price": price, "total": price, "tax_rate_value": rate}
+                 for d, price, rate in lines]
+        subtotal = sum(price for _, price, _ in lines)
+        tax = sum(price * rate // 10_000 for _, price, rate in lines)
+        return {"counterpart_id": str(counterpart), "document_number": number, "currency": "USD", "status": status,
+                "issue_date": today.isoformat(), "due_date": (today + timedelta(days=30)).isoformat(),
+                "subtotal": subtotal, "tax_amount": tax, "total_amount": subtotal + tax, "line_items": items}
+
+    bills = [
+        ("BILL-1001", "waiting_to_be_paid", [("Office chairs", 24_000, 2000)]),
+        ("BILL-1002", "paid", [("Printer paper", 4_500, 1000), ("Toner", 8_000, 2000)]),
+        ("BILL-1003", "draft", [("Coffee beans (draft: not pushed)", 3_000, 2000)]),
+        ("BILL-1004", "waiting_to_be_paid", [("Imported tools (7% tax: Tryton has no such rate)", 12_000, 700)]),
+    ]
+    invoices = [
+        ("INV-2001", "issued", [("Consulting, November", 150_000, 2000)]),
+        ("INV-2002", "partially_paid", [("Training day", 50_000, 1000)]),
+    ]
+    for number, status, lines in bills:
+        upsert_payable(session, ORGANIZATION_ID, uuid.uuid4(), document(vendor, number, status, lines))
+    for number, status, lines in invoices:
+        upsert_receivable(session, ORGANIZATION_ID, uuid.uuid4(), document(customer, number, status, lines))
+    session.commit()
+    return {"bills": len(bills), "invoices": len(invoices)}
+
+
+def _connect(session: Any, sandbox: Any) -> Any:
+    from config.secrets import Credentials
+    from models import AccountingConnection, ConnectionStatus
+    from providers.registry import provider_class
+    from tasks.engine.sync import schedule_first_sync
+
+    cls = provider_class("tryton")
+    cls.validate_settings(sandbox.settings, sandbox.credentials)
+    with cls(sandbox.settings, Credentials(sandbox.credentials)) as provider:
+        check = provider.check()
+    now = datetime.now(UTC)
+    connection = AccountingConnection(
+        organization_id=ORGANIZATION_ID, platform="tryton", status=ConnectionStatus.CONNECTED.value,
+        settings=sandbox.settings, credentials=sandbox.credentials, connected_at=now, backfill=True,
+    )
+    session.add(connection)
+    session.flush()
+    schedule_first_sync(connection, now)
+    session.commit()
+    return connection, check
+
+
+def _summary(result: dict[str, Any], connection_id: uuid.UUID, home: Path, seconds: float) -> list[str]:
+    from sqlalchemy import select
+
+    from models import AccountingSyncedRecord
+    from models.db import session_scope
+
+    with session_scope() as session:
+        records = session.execute(
+            select(AccountingSyncedRecord).where(AccountingSyncedRecord.connection_id == connection_id)
+            .order_by(AccountingSyncedRecord.object_type)
+        ).scalars().all()
+        by_status = Counter((r.object_type, r.sync_status) for r in records)
+        errors = [(r.object_type, r.object_id, (r.errors or {}).get("message", "")) for r in records if r.sync_status == "error"]
+        done = [(r.object_type, r.platform_object_id) for r in records if r.sync_status == "done"]
+
+    lines = ["", f"booksync demo: sync of Acme Books Ltd with Tryton {result['status']} in {seconds:.1f}s", ""]
+    lines.append("Pulled from Tryton:")
+    for object_type, count in sorted(result["pulled"].items()):
+        lines.append(f"  {object_type:<16} {count:>4}")
+    lines.append("Pushed to Tryton (synced records):")
+    for object_type in sorted({t for t, _ in by_status}):
+        lines.append(f"  {object_type:<16} {by_status[(object_type, 'done')]:>4} done  {by_status[(object_type, 'error')]:>2} error")
+    lines.append("  (drafts are never pushed: BILL-1003 stays here)")
+    if done:
+        ids = ", ".join(f"{t} #{pid}" for t, pid in done if t in ("bill", "receivable"))
+        lines.append(f"  Tryton invoice ids: {ids}")
+    if errors:
+        lines.append("Errors a person can act on:")
+        for object_type, object_id, message in errors:
+            lines.append(f"  {object_type} {object_id}: {message}")
+    env = f"BOOKSYNC_HOME={home}"
+    lines += [
+        "",
+        "Look further:",
+        f"  {env} booksync records --organization {ORGANIZATION_ID}",
+        f"  {env} booksync connections show {connection_id}",
+        f"  {env} booksync push <record id>          # retry a failed push",
+        f"  {env} booksync api                       # then GET /accounting-synced-records?object_type=bill",
+        f"  {env} celery -A worker flower            # needs --keep-running, to watch the worker",
+        f"  logs: {home / 'logs'}",
+    ]
+    return lines
+
+
+def run(keep_running: bool = False, home: Path = DEMO_HOME) -> int:
+    from deploy.tryton.sandbox import cached_template, start_sandbox, stop_sandbox
+
+    home = home.resolve()
+    started = time.monotonic()
+    if home.exists():
+        stop_sandbox(home / "tryton")
+        shutil.rmtree(home)
+    (home / "logs").mkdir(parents=True)
+    celery = str(Path(sys.executable).parent / "celery")
+    with ExitStack() as cleanup, _environment(home) as env:
+        say(f"[1/6] starting the Tryton sandbox (a real Tryton 8.2 server) in {home / 'tryton'} ...")
+        sandbox = start_sandbox(home / "tryton", template=cached_template())
+        if not keep_running:
+            cleanup.callback(stop_sandbox, home / "tryton")
+        say(f"      Tryton is serving at {sandbox.url} (database {sandbox.database})")
+
+        say("[2/6] creating booksync's database (SQLite) ...")
+        from models.db import session_scope
+        from models.migrate import upgrade
+
+        upgrade()
+        say("[3/6] loading Acme Books Ltd's counterparts, bills and invoices through the intake ...")
+        with session_scope() as session:
+            loaded = _load_documents(session)
+            connection, check = _connect(session, sandbox)
+            connection_id = connection.id
+        say(f"      {loaded['bills']} bills, {loaded['invoices']} invoices; connected to Tryton company "
+            f"{check.organization_name!r}")
+
+        say("[4/6] starting a Celery worker and beat on the filesystem broker ...")
+        worker = _spawn([celery, "-A", "worker", "worker", "-c", "2", "--loglevel", "INFO", "-n", "demo@%h"],
+                        home / "logs" / "worker.log", env)
+        beat = _spawn([celery, "-A", "worker", "beat", "--loglevel", "INFO"], home / "logs" / "beat.log", env)
+        if not keep_running:
+            cleanup.callback(_stop, beat)
+            cleanup.callback(_stop, worker)
+        _wait_for(lambda: "ready" in (home / "logs" / "worker.log").read_text() or worker.poll() is not None,
+                  60, "the worker to start")
+        if worker.poll() is not None:
+            say(f"the worker exited; see {home / 'logs' / 'worker.log'}")
+            return 1
+
+        say("[5/6] triggering a sync (tasks.sync_connection, trigger=manual) and waiting for it ...")
+        from tasks import sync_connection
+
+        sync_started = time.monotonic()
+        result = sync_connection.apply_async(args=[str(connection_id), "manual"]).get(timeout=SYNC_TIMEOUT)
+        seconds = time.monotonic() - sync_started
+
+        say("[6/6] summary")
+        for line in _summary(result, connection_id, home, seconds):
+            say(line)
+        if keep_running:
+            say("")
+            say(f"Left running (--keep-running): Tryton pid {sandbox.pid}, worker pid {worker.pid}, beat pid {beat.pid}.")
+            say(f"Stop them with: kill {worker.pid} {beat.pid}; python -m deploy.tryton.sandbox stop --dir {home / 'tryton'}")
+        say(f"\ndemo finished in {time.monotonic() - started:.0f}s")
+        return 0 if result["status"] == "done" else 1
