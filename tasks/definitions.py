@@ -21,6 +21,7 @@ from models.db import get_sessionmaker
 from providers.errors import RetryableError
 from tasks.deliveries import count_delivery
 from tasks.engine import schedule, sync
+from tasks.publish import publish_many
 from worker import app
 from worker.config import MAX_COUNTDOWN_SECONDS
 
@@ -74,9 +75,8 @@ def schedule_due_syncs() -> dict[str, int]:
     """Enqueue a sync for every connection whose hour has come (run by beat every minute)."""
 
     def publish(connection_ids: Any) -> None:
-        with app.producer_or_acquire() as producer:
-            for connection_id in connection_ids:
-                sync_connection.apply_async(args=[connection_id, "schedule"], producer=producer, ignore_result=True)
+        publish_many(sync_connection, ([connection_id, "schedule"] for connection_id in connection_ids),
+                     expires=get_settings().sync_period_seconds)
 
     enqueued = schedule.enqueue_due(
         get_sessionmaker(), datetime.now(UTC), get_settings().sync_period_seconds, publish

@@ -6,6 +6,7 @@ doubled tick enqueues nothing twice. Batches keep memory flat however many conne
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
@@ -24,20 +25,27 @@ def enqueue_due(
 ) -> int:
     """Enqueue one sync for every connected connection due at ``now``; returns how many."""
     total = 0
+    after: uuid.UUID | None = None
     while True:
         with sessions() as session:
-            due = session.execute(
+            # Walking by id, not by next_sync_at: each claim moves next_sync_at, and a scan in that order
+            # would step over every row already claimed again in each batch (quadratic at 100,000).
+            statement = (
                 select(AccountingConnection.id)
                 .where(
                     AccountingConnection.status == ConnectionStatus.CONNECTED.value,
                     AccountingConnection.next_sync_at <= now,
                 )
-                .order_by(AccountingConnection.next_sync_at)
+                .order_by(AccountingConnection.id)
                 .limit(batch)
                 .with_for_update(skip_locked=True)
-            ).scalars().all()
+            )
+            if after is not None:
+                statement = statement.where(AccountingConnection.id > after)
+            due = session.execute(statement).scalars().all()
             if not due:
                 return total
+            after = due[-1]
             session.execute(
                 update(AccountingConnection),
                 [{"id": connection_id, "next_sync_at": next_slot(connection_id, now, period_seconds)} for connection_id in due],
