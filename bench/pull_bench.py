@@ -134,7 +134,7 @@ def measure(documents: int) -> dict[str, float]:
             baseline = peak_rss_mb()
             provider = InstantProvider(documents)
             now = datetime.now(UTC)
-            seconds = timed(lambda: pull_documents(session, connection, provider, DocumentKind.PAYABLE, full=True,
+            seconds = timed(lambda: pull_documents(session, connection, provider, DocumentKind.PAYABLE,
                                                    now=now, on_page=lambda: None))
             peak = peak_rss_mb()
             raw_seconds = _raw_upsert(url, connection.id, connection.organization_id, documents)

@@ -42,6 +42,7 @@ class AccountingSyncedRecord(TimestampMixin, Base):
         Index("ix_synced_records_list_created", "organization_id", "object_type", "created_at", "id"),
         Index("ix_synced_records_list_updated", "organization_id", "object_type", "updated_at", "id"),
         Index("ix_synced_records_connection_status", "connection_id", "sync_status"),
+        Index("ix_synced_records_platform_object", "connection_id", "object_type", "platform_object_id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)

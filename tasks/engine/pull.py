@@ -2,7 +2,9 @@
 
 Pages stream through: each page is upserted in one statement and committed with the cursor after it,
 so memory does not grow with the number of documents and an interrupted pull resumes where it was.
-A full reconcile lists every id the accounting system still has and marks the rest deleted.
+A full reconcile lists every id the accounting system still has and marks the rest deleted, both
+pulled documents and pushed ones (a synced record's ``last_pulled_at`` is when its document was last
+seen there), so a push never re-creates what was deleted remotely.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, update
+from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
 
 from models import AccountingConnection, AccountingDocument, AccountingSyncedRecord, AccountingTaxRate, LedgerAccount
@@ -119,16 +121,16 @@ def pull_documents(
     provider: AccountingProvider,
     kind: DocumentKind,
     *,
-    full: bool,
     now: datetime,
     on_page: Callable[[], None],
 ) -> int:
-    """Upsert every page changed since the cursor (all, when ``full``); returns how many were stored."""
-    cursor = None if full else (connection.cursors or {}).get(kind.value)
+    """Upsert every page changed since the cursor; returns how many were stored."""
+    cursor = (connection.cursors or {}).get(kind.value)
     stored = 0
     for page in provider.iter_documents(kind, cursor):
         rows = [document_row(connection, document, now) for document in page.items]
         upsert(session, AccountingDocument.__table__, rows, ("connection_id", "kind", "platform_id"))
+        _mark_seen(session, connection, kind, [row["platform_id"] for row in rows], now, documents=False)
         stored += len(rows)
         if page.next_cursor is not None:
             connection.cursors = {**(connection.cursors or {}), kind.value: page.next_cursor}
@@ -140,8 +142,14 @@ def pull_documents(
 def reconcile_deletions(
     session: Session, connection: AccountingConnection, provider: AccountingProvider, kind: DocumentKind, now: datetime
 ) -> int:
-    """Mark documents the accounting system no longer has; pushed ones are then never re-created."""
-    _confirm_present(session, connection, kind, provider.iter_document_ids(kind), now)
+    """Mark what the accounting system no longer has: pulled documents, and pushed ones never re-created."""
+    chunk: list[str] = []
+    for platform_id in provider.iter_document_ids(kind):
+        chunk.append(platform_id)
+        if len(chunk) >= ID_CHUNK:
+            _mark_seen(session, connection, kind, chunk, now)
+            chunk = []
+    _mark_seen(session, connection, kind, chunk, now)
     gone = session.execute(
         update(AccountingDocument)
         .where(
@@ -153,45 +161,48 @@ def reconcile_deletions(
         .values(deleted_at=now, updated_at=now)
         .returning(AccountingDocument.platform_id)
     ).scalars().all()
-    for start in range(0, len(gone), ID_CHUNK):
-        session.execute(
-            update(AccountingSyncedRecord)
-            .where(
-                AccountingSyncedRecord.connection_id == connection.id,
-                AccountingSyncedRecord.object_type == OBJECT_TYPE_OF_KIND[kind],
-                AccountingSyncedRecord.platform_object_id.in_(gone[start : start + ID_CHUNK]),
-            )
-            .values(platform_deleted_at=now)
+    record = AccountingSyncedRecord
+    pushed_gone = session.execute(
+        update(record)
+        .where(
+            record.connection_id == connection.id,
+            record.object_type == OBJECT_TYPE_OF_KIND[kind],
+            record.platform_object_id.is_not(None),
+            record.platform_deleted_at.is_(None),
+            or_(record.last_pulled_at.is_(None), record.last_pulled_at < now),
         )
+        .values(platform_deleted_at=now)
+        .returning(record.platform_object_id)
+    ).scalars().all()
     session.commit()
-    return len(gone)
+    return len(set(gone) | set(pushed_gone))
 
 
-def _confirm_present(
-    session: Session, connection: AccountingConnection, kind: DocumentKind, ids: Iterable[str], now: datetime
+def _mark_seen(
+    session: Session, connection: AccountingConnection, kind: DocumentKind, platform_ids: list[str], now: datetime,
+    *, documents: bool = True,
 ) -> None:
-    chunk: list[str] = []
-
-    def flush() -> None:
+    if not platform_ids:
+        return
+    if documents:
         session.execute(
             update(AccountingDocument)
             .where(
-                and_(
-                    AccountingDocument.connection_id == connection.id,
-                    AccountingDocument.kind == kind.value,
-                    AccountingDocument.platform_id.in_(chunk),
-                )
+                AccountingDocument.connection_id == connection.id,
+                AccountingDocument.kind == kind.value,
+                AccountingDocument.platform_id.in_(platform_ids),
             )
             .values(pulled_at=now)
         )
-        chunk.clear()
-
-    for platform_id in ids:
-        chunk.append(platform_id)
-        if len(chunk) >= ID_CHUNK:
-            flush()
-    if chunk:
-        flush()
+    session.execute(
+        update(AccountingSyncedRecord)
+        .where(
+            AccountingSyncedRecord.connection_id == connection.id,
+            AccountingSyncedRecord.object_type == OBJECT_TYPE_OF_KIND[kind],
+            AccountingSyncedRecord.platform_object_id.in_(platform_ids),
+        )
+        .values(last_pulled_at=now)
+    )
 
 
 def pull_all(
@@ -200,7 +211,7 @@ def pull_all(
     provider: AccountingProvider,
     summary: SyncSummary,
     *,
-    full: bool,
+    reconcile: bool,
     now: datetime,
     on_page: Callable[[], None],
 ) -> None:
@@ -209,9 +220,9 @@ def pull_all(
     session.commit()
     for kind in DocumentKind:
         summary.pulled[OBJECT_TYPE_OF_KIND[kind]] += pull_documents(
-            session, connection, provider, kind, full=full, now=now, on_page=on_page
+            session, connection, provider, kind, now=now, on_page=on_page
         )
-        if full:
+        if reconcile:
             deleted = reconcile_deletions(session, connection, provider, kind, now)
             if deleted:
                 summary.deleted[OBJECT_TYPE_OF_KIND[kind]] += deleted

@@ -89,7 +89,7 @@ def run_sync(
                 lease.renew(session, connection_id, holder, now(), settings.lease_seconds)
 
             with provider_factory(connection) as provider:
-                pull_all(session, connection, provider, summary, full=summary.full_reconcile, now=started,
+                pull_all(session, connection, provider, summary, reconcile=summary.full_reconcile, now=started,
                          on_page=keep_lease)
                 Pusher(session, connection, provider, summary, now).push_all(on_document=lambda: None)
             connection.last_pull = started

@@ -178,3 +178,24 @@ def test_a_task_with_bad_arguments_fails_with_a_clear_message(celery_client: Any
     bad_trigger = sync_connection.apply_async(args=["7d1f1c1e-2f1a-4a53-9a51-5b0f8f3f0a11", "hourly"])
     with pytest.raises(Exception, match="trigger must be one of"):
         bad_trigger.get(timeout=TIMEOUT)
+
+
+def test_the_beat_task_enqueues_due_connections_and_a_worker_syncs_them(books: dict[str, Any]) -> None:
+    from tasks import schedule_due_syncs
+    from tests.support.processes import wait_for
+
+    with get_sessionmaker()() as session:
+        connection = session.get(AccountingConnection, books["connection"])
+        assert connection is not None
+        connection.next_sync_at = datetime.now(UTC) - timedelta(minutes=1)
+        session.commit()
+
+    assert schedule_due_syncs.apply_async().get(timeout=TIMEOUT) == {"enqueued": 1}
+
+    def synced() -> bool:
+        with get_sessionmaker()() as session:
+            row = session.get(AccountingConnection, books["connection"])
+            return row is not None and row.last_pull is not None and row.lease_holder is None
+    wait_for(synced, timeout=TIMEOUT, what="the scheduled sync to run")
+    assert {r.sync_status for r in _records("bill")} == {"done"}
+    assert schedule_due_syncs.apply_async().get(timeout=TIMEOUT) == {"enqueued": 0}, "moved to its next hour"

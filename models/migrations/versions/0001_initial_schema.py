@@ -145,6 +145,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('accounting_synced_records', schema=None) as batch_op:
         batch_op.create_index('ix_synced_records_connection_status', ['connection_id', 'sync_status'], unique=False)
+        batch_op.create_index('ix_synced_records_platform_object', ['connection_id', 'object_type', 'platform_object_id'], unique=False)
         batch_op.create_index('ix_synced_records_list_created', ['organization_id', 'object_type', 'created_at', 'id'], unique=False)
         batch_op.create_index('ix_synced_records_list_updated', ['organization_id', 'object_type', 'updated_at', 'id'], unique=False)
 
@@ -307,6 +308,7 @@ def downgrade() -> None:
     with op.batch_alter_table('accounting_synced_records', schema=None) as batch_op:
         batch_op.drop_index('ix_synced_records_list_updated')
         batch_op.drop_index('ix_synced_records_list_created')
+        batch_op.drop_index('ix_synced_records_platform_object')
         batch_op.drop_index('ix_synced_records_connection_status')
 
     op.drop_table('accounting_synced_records')

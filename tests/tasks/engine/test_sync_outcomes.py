@@ -1,0 +1,122 @@
+"""The engine's outcomes, run as plain functions (no broker) on SQLite and PostgreSQL against a real Tryton."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from deploy.tryton.sandbox import SandboxInfo
+from deploy.tryton.sandbox import free_port
+from models import AccountingConnection, AccountingSyncedRecord, ConnectionStatus
+from models.db import get_sessionmaker
+from providers.errors import RetryableError
+from tasks.definitions import backoff
+from tasks.engine import sync
+from tests.conftest_tryton import tryton_raw, tryton_sandbox, tryton_template  # noqa: F401
+from tests.tasks.conftest import connect_tryton, make_bill, make_counterpart, make_organization, tryton_invoice_count
+
+
+def _connection(sandbox: SandboxInfo, **overrides: Any) -> tuple[Any, Any]:
+    with get_sessionmaker()() as session:
+        org = make_organization(session)
+        vendor = make_counterpart(session, org, "Vandelay Industries", vendor=True)
+        bill = make_bill(session, org, vendor, "B-OUT-1")
+        connection = connect_tryton(session, org, sandbox, **overrides)
+        return connection.id, bill
+
+
+def _set(connection_id: Any, **values: Any) -> None:
+    with get_sessionmaker()() as session:
+        connection = session.get(AccountingConnection, connection_id)
+        assert connection is not None
+        for name, value in values.items():
+            setattr(connection, name, value)
+        session.commit()
+
+
+def _get(connection_id: Any) -> AccountingConnection:
+    with get_sessionmaker()() as session:
+        connection = session.get(AccountingConnection, connection_id)
+        assert connection is not None
+        return connection
+
+
+def test_a_first_sync_without_backfill_pushes_only_what_became_eligible_after_connecting(
+    db_url: str, tryton_sandbox: SandboxInfo
+) -> None:
+    connection_id, _ = _connection(tryton_sandbox, backfill=False, connected_at=datetime.now(UTC) + timedelta(minutes=5))
+    summary = sync.run_sync(get_sessionmaker(), connection_id, "manual")
+    assert summary.status == "done" and summary.pushed == {}
+
+    _set(connection_id, backfill=True)
+    assert sync.run_sync(get_sessionmaker(), connection_id, "manual").pushed["bill"] == 1
+
+
+def test_a_down_server_is_retryable_and_leaves_the_connection_free(db_url: str, tryton_sandbox: SandboxInfo) -> None:
+    connection_id, _ = _connection(tryton_sandbox)
+    _set(connection_id, settings={**tryton_sandbox.settings, "url": f"http://127.0.0.1:{free_port()}"})
+
+    with pytest.raises(RetryableError):
+        sync.run_sync(get_sessionmaker(), connection_id, "schedule")
+    connection = _get(connection_id)
+    assert connection.lease_holder is None and connection.status == ConnectionStatus.CONNECTED
+    assert connection.retry_count == 1
+
+    sync.record_retry_exhausted(get_sessionmaker(), connection_id, RetryableError("Tryton did not answer"))
+    assert "Tryton did not answer" in _get(connection_id).errors[0]["message"]
+
+
+def test_backoff_grows_is_jittered_bounded_and_honours_retry_after() -> None:
+    first = [backoff(0, None) for _ in range(200)]
+    assert 15 <= min(first) and max(first) <= 30 and len(set(first)) > 3
+    assert min(backoff(8, None) for _ in range(50)) <= 3600 and max(backoff(20, None) for _ in range(50)) <= 3600
+    assert min(backoff(0, 120.0) for _ in range(50)) >= 120
+
+
+def test_a_document_deleted_in_the_accounting_system_is_never_recreated(
+    db_url: str, tryton_sandbox: SandboxInfo, tryton_raw: Any
+) -> None:
+    connection_id, bill = _connection(tryton_sandbox)
+    sync.run_sync(get_sessionmaker(), connection_id, "manual")
+    with get_sessionmaker()() as session:
+        record = session.execute(select(AccountingSyncedRecord).where(
+            AccountingSyncedRecord.object_id == bill.id)).scalar_one()
+    tryton_raw.model("account.invoice", "delete", [int(record.platform_object_id)])
+    count = tryton_invoice_count(tryton_raw)
+
+    _set(connection_id, sync_count=24)  # the next sync is a full reconcile
+    summary = sync.run_sync(get_sessionmaker(), connection_id, "manual")
+    assert summary.full_reconcile and summary.deleted == {"bill": 1}
+
+    with get_sessionmaker()() as session:
+        from models import Payable
+
+        payable = session.get(Payable, bill.id)
+        assert payable is not None
+        payable.memo = "changed after it was deleted remotely"
+        session.commit()
+    summary = sync.run_sync(get_sessionmaker(), connection_id, "manual")
+    assert summary.pushed.get("bill", 0) == 0
+    assert tryton_invoice_count(tryton_raw) == count
+    with get_sessionmaker()() as session:
+        record = session.execute(select(AccountingSyncedRecord).where(
+            AccountingSyncedRecord.object_id == bill.id)).scalar_one()
+    assert record.sync_status == "error" and "deleted in the accounting system" in record.errors["message"]
+
+
+def test_refused_credentials_deauthorize_the_connection_and_stop_its_schedule(
+    db_url: str, tryton_sandbox: SandboxInfo
+) -> None:
+    connection_id, _ = _connection(tryton_sandbox)
+    _set(connection_id, credentials={**tryton_sandbox.credentials, "password": "wrong-password-123"})
+    summary = sync.run_sync(get_sessionmaker(), connection_id, "schedule")
+
+    connection = _get(connection_id)
+    assert summary.status == "failed"
+    assert connection.status == ConnectionStatus.DEAUTHORIZED and connection.next_sync_at is None
+    assert "reconnect" in connection.errors[0]["message"]
+    assert "wrong-password-123" not in str(connection.errors)
+    assert connection.lease_holder is None
