@@ -151,6 +151,10 @@ def test_an_errored_record_becomes_done_through_push_retry_once_the_rate_exists(
     assert record.sync_status == "done" and record.errors is None
     assert tryton_invoice(tryton_raw, record.platform_object_id)["type"] == "in"  # type: ignore[arg-type]
 
+    count = tryton_invoice_count(tryton_raw)
+    again = push_synced_record.apply_async(args=[str(record.id)]).get(timeout=TIMEOUT)
+    assert again["sync_status"] == "done" and tryton_invoice_count(tryton_raw) == count, "a second push creates nothing"
+
 
 def test_after_disconnect_no_sync_is_scheduled_or_runs_and_records_stay(books: dict[str, Any]) -> None:
     _sync(books["connection"])
