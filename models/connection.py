@@ -47,6 +47,7 @@ class AccountingConnection(TimestampMixin, Base):
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     credentials: Mapped[dict[str, Any] | None] = mapped_column(EncryptedJSON())
     errors: Mapped[list[Any]] = mapped_column(default=list)
+    business_info: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     last_pull: Mapped[datetime | None]
     last_sync_started_at: Mapped[datetime | None]
     connected_at: Mapped[datetime | None]

@@ -35,6 +35,7 @@ def upgrade() -> None:
     sa.Column('settings', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('credentials', models.base.EncryptedJSON(), nullable=True),
     sa.Column('errors', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('business_info', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
     sa.Column('last_pull', models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_sync_started_at', models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('connected_at', models.base.UTCDateTime(timezone=True), nullable=True),

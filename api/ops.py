@@ -1,0 +1,108 @@
+"""Operations endpoints, outside the authenticated API: ``/healthz``, ``/readyz``, ``/metrics``.
+
+``/healthz`` says the process answers (a liveness probe: restart me if not). ``/readyz`` says the
+database (at the schema this code expects) and the broker are reachable (a readiness probe: send me
+traffic or not); it never restarts anything, so a database outage does not turn into a restart
+storm. They are left out of the OpenAPI document: they are for probes and scrapers, not clients.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+
+from config.logging import redact_text
+
+router = APIRouter(tags=["operations"], include_in_schema=False)
+
+CHECK_TIMEOUT_SECONDS = 3.0
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return redact_text(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+
+
+@functools.cache
+def expected_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    from models.migrate import alembic_config
+
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def check_database() -> str | None:
+    """None when the database answers and has the schema this code expects, else why not."""
+    from alembic.runtime.migration import MigrationContext
+
+    from models.db import get_engine
+
+    try:
+        with get_engine().connect() as connection:
+            found = MigrationContext.configure(connection).get_current_revision()
+    except Exception as exc:  # noqa: BLE001
+        return _reason(exc)
+    expected = expected_revision()
+    if found != expected:
+        return f"schema at revision {found or 'none'}, this version needs {expected} (run: booksync db upgrade)"
+    return None
+
+
+def check_broker() -> str | None:
+    """None when a broker connection can be made, else why not."""
+    from kombu import Connection
+
+    from config import get_settings
+    from worker.config import celery_config
+
+    settings = get_settings()
+    try:
+        options = celery_config(settings)["broker_transport_options"]
+        with Connection(settings.resolved_broker_url, transport_options=options,
+                        connect_timeout=CHECK_TIMEOUT_SECONDS) as connection:
+            connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0.2,
+                                         timeout=CHECK_TIMEOUT_SECONDS)
+    except Exception as exc:  # noqa: BLE001
+        return _reason(exc)
+    return None
+
+
+@router.get("/healthz", summary="The process is up")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    summary="The database and the broker are reachable",
+    responses={503: {"description": "Something the API needs is down; the body names it."}},
+)
+def readyz() -> JSONResponse:
+    checks = {"database": check_database(), "broker": check_broker()}
+    down = {name: reason for name, reason in checks.items() if reason is not None}
+    body: dict[str, Any] = {
+        "status": "ok" if not down else "unavailable",
+        "checks": {name: "ok" if reason is None else f"down: {reason}" for name, reason in checks.items()},
+    }
+    if down:
+        body["error"] = {"message": "; ".join(f"{name} is down ({reason})" for name, reason in down.items())}
+    return JSONResponse(body, status_code=200 if not down else 503)
+
+
+@functools.cache
+def registry() -> CollectorRegistry:
+    from worker.metrics import api_registry
+
+    return api_registry()
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+def metrics(request: Request) -> Response:
+    encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+    return Response(encoder(registry()), headers={"Content-Type": content_type})

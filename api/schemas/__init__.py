@@ -1,0 +1,1 @@
+"""Request and response bodies. Request models refuse unknown fields."""
