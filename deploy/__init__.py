@@ -1,0 +1,1 @@
+"""Deployment material: systemd units, compose files, manifests, and the local Tryton sandbox."""
