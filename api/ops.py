@@ -28,13 +28,10 @@ def _reason(exc: BaseException) -> str:
     return redact_text(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
 
 
-@functools.cache
 def expected_revision() -> str | None:
-    from alembic.script import ScriptDirectory
+    from models.migrate import head
 
-    from models.migrate import alembic_config
-
-    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    return head()
 
 
 def check_database() -> str | None:

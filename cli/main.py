@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
-from config.settings import SettingsError
+from cli import api_keys, connections, organizations, records, tax_rates
+from cli.errors import run
+from cli.output import fail
+from cli.serve import api
+from cli.shell import shell
 
 app = typer.Typer(
     name="booksync",
@@ -14,17 +19,32 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+documents_app = typer.Typer(help="The platform's documents (counterparts, bills, invoices).", no_args_is_help=True)
+
+app.add_typer(connections.app, name="connections")
+app.command("sync")(connections.sync)
+app.command("disconnect")(connections.disconnect)
+app.command("records")(records.list_records)
+app.command("push")(records.push)
+app.add_typer(tax_rates.app, name="tax-rates")
+app.add_typer(api_keys.app, name="api-keys")
+app.add_typer(organizations.app, name="organizations")
+app.add_typer(documents_app, name="documents")
 app.add_typer(db_app, name="db")
+app.command("api")(api)
+app.command("shell")(shell)
 
 
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head", help="Alembic revision to upgrade to.")) -> None:
     """Bring the database (BOOKSYNC_DATABASE_URL, or the embedded SQLite file) to the newest schema."""
+    from sqlalchemy.engine import make_url
+
     from config import get_settings
     from models.migrate import current, upgrade
-    from sqlalchemy.engine import make_url
 
     url = get_settings().resolved_database_url
     upgrade(url, revision)
@@ -40,9 +60,50 @@ def db_current() -> None:
     typer.echo(current(get_settings().resolved_database_url) or "empty (run: booksync db upgrade)")
 
 
+@db_app.command("check")
+def db_check() -> None:
+    """Exit status 0 when the database is at the schema this booksync expects, 1 otherwise (deploys wait on it)."""
+    from config import get_settings
+    from models.migrate import current, head
+
+    url = get_settings().resolved_database_url
+    found, expected = current(url), head()
+    if found != expected:
+        fail(f"the database is at revision {found or 'none (empty)'}; this booksync needs {expected}: "
+             "run booksync db upgrade")
+    typer.echo(f"the database is at revision {found}")
+
+
+@documents_app.command("import")
+def documents_import(
+    file: Annotated[
+        typer.FileText, typer.Argument(metavar="FILE", help="JSON lines: one document per line; - reads stdin.")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Load counterparts, payables and receivables (JSON lines) through the API's validation.
+
+    Each line is checked on its own: refused lines are reported with their line number and why, the
+    rest is loaded. Exit status 1 when any line was refused.
+    """
+    from cli.documents import import_documents
+
+    import_documents(file, as_json=as_json)
+
+
+@app.command("demo")
+def demo(
+    keep_running: Annotated[
+        bool, typer.Option("--keep-running", help="Leave the Tryton sandbox, worker and beat running at the end.")
+    ] = False,
+) -> None:
+    """Run a real sync end to end on the embedded default (Tryton sandbox, SQLite, filesystem broker)."""
+    from cli.demo import run as run_demo
+
+    status = run_demo(keep_running=keep_running)
+    if isinstance(status, int) and status:
+        raise typer.Exit(status)
+
+
 def main() -> None:
-    try:
-        app()
-    except SettingsError as exc:
-        print(f"booksync: configuration error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(run(app))

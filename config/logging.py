@@ -18,15 +18,17 @@ import structlog
 
 REDACTED = "[redacted]"
 SECRET_KEY_PATTERN = re.compile(
-    r"(pass(word|wd)?|secret|token|api[_-]?key|authorization|credential|session|refresh|client_secret|cookie)",
+    r"(pass(word|wd)?|secret|token|api[_-]?key|private[_-]?key|authorization|credential|session|refresh"
+    r"|client_secret|cookie)",
     re.IGNORECASE,
 )
 SECRET_TEXT_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)\b(bearer|session|basic)\s+[A-Za-z0-9._~+/=-]{6,}"), rf"\1 {REDACTED}"),
-    (re.compile(r"(://[^:/@\s]+:)[^@\s]+(@)"), rf"\1{REDACTED}\2"),
+    (re.compile(r"(://[^:/@\s]*:)[^@\s]+(@)"), rf"\1{REDACTED}\2"),
     (
         re.compile(
-            r"(?i)((?:password|passwd|secret|token|api_key|apikey|refresh_token|access_token)[\"']?\s*[:=]\s*[\"']?)"
+            r"(?i)((?:password|passwd|secret|token|api_key|apikey|private_key|refresh_token|access_token)"
+            r"[\"']?\s*[:=]\s*[\"']?)"
             r"[^\s\"',}&]+"
         ),
         rf"\1{REDACTED}",

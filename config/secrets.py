@@ -86,6 +86,10 @@ def rotate(token: str) -> str:
     return fernet().rotate(token.encode()).decode()
 
 
+#: Credential fields that name who connects rather than prove it; logs may show them.
+IDENTIFYING_KEYS = frozenset({"username", "user", "login", "email", "client_id", "tenant_id", "realm_id"})
+
+
 class Credentials(Mapping[str, Any]):
     """Secret values for one connection. Never shows them in repr, str or logs."""
 
@@ -124,5 +128,8 @@ class Credentials(Mapping[str, Any]):
         return Credentials({**self._values, **changes})
 
     def secret_values(self) -> list[str]:
-        """Every string value, for the log redaction processor."""
-        return [v for v in self._values.values() if isinstance(v, str) and len(v) >= 4]
+        """The values the log redaction processor must hide: all but the ones that only identify."""
+        return [
+            value for key, value in self._values.items()
+            if key not in IDENTIFYING_KEYS and isinstance(value, str) and len(value) >= 4
+        ]

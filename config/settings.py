@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     task_max_retries: int = Field(default=5, ge=0)
     task_max_deliveries: int = Field(default=3, ge=1, description="Give up on a task redelivered this often.")
     worker_max_tasks_per_child: int = Field(default=200, ge=1)
+    worker_metrics_port: int | None = Field(
+        default=None, ge=1, le=65535,
+        description="Port of each worker's Prometheus exporter; unset: none (the API's /metrics serves this host's workers).",
+    )
+    worker_metrics_host: str = Field(default="127.0.0.1", description="Address the worker's exporter listens on.")
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     api_host: str = "127.0.0.1"

@@ -108,6 +108,11 @@ def run_sync(
             session.commit()
             summary.status, summary.message = "failed", exc.message
             raise
+        except ProviderError as exc:
+            session.rollback()
+            connection.errors = [{"message": f"sync failed: {exc.message}", "kind": exc.kind, "at": now().isoformat()}]
+            session.commit()
+            summary.status, summary.message = "failed", connection.errors[0]["message"]
         except BaseException:
             session.rollback()
             summary.status, summary.message = "failed", "unexpected error; see the worker's log"

@@ -120,3 +120,16 @@ def test_refused_credentials_deauthorize_the_connection_and_stop_its_schedule(
     assert "reconnect" in connection.errors[0]["message"]
     assert "wrong-password-123" not in str(connection.errors)
     assert connection.lease_holder is None
+
+
+def test_settings_the_provider_refuses_fail_the_sync_with_a_message_on_the_connection(
+    db_url: str, tryton_sandbox: SandboxInfo
+) -> None:
+    connection_id, _ = _connection(tryton_sandbox)
+    _set(connection_id, settings={"url": tryton_sandbox.url})
+    summary = sync.run_sync(get_sessionmaker(), connection_id, "manual")
+
+    connection = _get(connection_id)
+    assert summary.status == "failed"
+    assert "database" in connection.errors[0]["message"]
+    assert connection.status == ConnectionStatus.CONNECTED and connection.lease_holder is None
