@@ -80,15 +80,7 @@ def _document_fields(row: Payable | Receivable) -> dict[str, Any]:
         "tax_amount": row.tax_amount,
         "total_amount": row.total_amount,
         "line_items": [
-            LineItemResource(
-                description=line.description,
-                quantity=line.quantity,
-                unit_price=line.unit_price,
-                total=line.total,
-                tax_rate_value=line.tax_rate_value,
-                accounting_tax_rate_id=line.accounting_tax_rate_id,
-                ledger_account_id=line.ledger_account_id,
-            )
+            LineItemResource.model_validate(line, from_attributes=True)
             for line in sorted(row.lines, key=lambda item: item.position)
         ],
         "eligible_at": row.eligible_at,

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import AccountingConnection, ConnectionStatus
@@ -18,6 +18,8 @@ from tasks.scheduling import next_slot
 
 BATCH = 1000
 Publish = Callable[[Sequence[str]], None]
+_table = AccountingConnection.__table__
+MOVE_TO_SLOT = update(_table).where(_table.c.id == bindparam("b_id")).values(next_sync_at=bindparam("b_next"))
 
 
 def enqueue_due(
@@ -47,8 +49,8 @@ def enqueue_due(
                 return total
             after = due[-1]
             session.execute(
-                update(AccountingConnection),
-                [{"id": connection_id, "next_sync_at": next_slot(connection_id, now, period_seconds)} for connection_id in due],
+                MOVE_TO_SLOT,
+                [{"b_id": connection_id, "b_next": next_slot(connection_id, now, period_seconds)} for connection_id in due],
             )
             publish([str(connection_id) for connection_id in due])
             session.commit()
