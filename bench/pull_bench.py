@@ -4,7 +4,7 @@ An in-process provider answers pages instantly, so what is measured is booksync'
 the set-based upsert, commits. The same rows are also written by a raw psycopg executemany upsert in
 the same run, as the floor to compare against.
 
-    python -m bench.pull_bench                # both sizes, each in a fresh process
+    python -m bench.pull_bench                # both sizes, 3 rounds each in fresh processes, medians
     python -m bench.pull_bench --documents N  # one size, in this process
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import uuid
@@ -151,15 +152,21 @@ def measure(documents: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--documents", type=int, help="measure one size in this process and print JSON")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per size; medians are printed")
     args = parser.parse_args()
     if args.documents:
         print(json.dumps(measure(args.documents)))
         return
+    parser_rounds = args.rounds
     results = []
     for size in (10_000, 100_000):
-        output = subprocess.run([sys.executable, "-m", "bench.pull_bench", "--documents", str(size)],
-                                check=True, capture_output=True, text=True).stdout
-        results.append(json.loads(output.strip().splitlines()[-1]))
+        rounds = []
+        for _ in range(parser_rounds):
+            output = subprocess.run([sys.executable, "-m", "bench.pull_bench", "--documents", str(size)],
+                                    check=True, capture_output=True, text=True).stdout
+            rounds.append(json.loads(output.strip().splitlines()[-1]))
+        results.append({key: statistics.median(r[key] for r in rounds) for key in rounds[0]})
+    print(f"medians of {parser_rounds} rounds, each in a fresh process")
     print(f"{'documents':>10} {'booksync docs/s':>16} {'raw upsert docs/s':>18} {'booksync/raw':>13} {'peak RSS MB':>12}")
     for r in results:
         print(f"{r['documents']:>10,} {r['engine_docs_per_s']:>16,.0f} {r['raw_docs_per_s']:>18,.0f} "

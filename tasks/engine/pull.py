@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from models import AccountingConnection, AccountingDocument, AccountingSyncedRecord, AccountingTaxRate, LedgerAccount
@@ -130,13 +130,33 @@ def pull_documents(
     for page in provider.iter_documents(kind, cursor):
         rows = [document_row(connection, document, now) for document in page.items]
         upsert(session, AccountingDocument.__table__, rows, ("connection_id", "kind", "platform_id"))
-        _mark_seen(session, connection, kind, [row["platform_id"] for row in rows], now, documents=False)
         stored += len(rows)
         if page.next_cursor is not None:
             connection.cursors = {**(connection.cursors or {}), kind.value: page.next_cursor}
         session.commit()
         on_page()
+    if stored:
+        _stamp_pulled_records(session, connection, kind, now)
     return stored
+
+
+def _stamp_pulled_records(session: Session, connection: AccountingConnection, kind: DocumentKind, now: datetime) -> None:
+    """Synced records whose document this pull stored were seen in the accounting system: one statement."""
+    pulled = select(AccountingDocument.platform_id).where(
+        AccountingDocument.connection_id == connection.id,
+        AccountingDocument.kind == kind.value,
+        AccountingDocument.pulled_at == now,
+    )
+    session.execute(
+        update(AccountingSyncedRecord)
+        .where(
+            AccountingSyncedRecord.connection_id == connection.id,
+            AccountingSyncedRecord.object_type == OBJECT_TYPE_OF_KIND[kind],
+            AccountingSyncedRecord.platform_object_id.in_(pulled),
+        )
+        .values(last_pulled_at=now)
+    )
+    session.commit()
 
 
 def reconcile_deletions(
@@ -179,21 +199,19 @@ def reconcile_deletions(
 
 
 def _mark_seen(
-    session: Session, connection: AccountingConnection, kind: DocumentKind, platform_ids: list[str], now: datetime,
-    *, documents: bool = True,
+    session: Session, connection: AccountingConnection, kind: DocumentKind, platform_ids: list[str], now: datetime
 ) -> None:
     if not platform_ids:
         return
-    if documents:
-        session.execute(
-            update(AccountingDocument)
-            .where(
-                AccountingDocument.connection_id == connection.id,
-                AccountingDocument.kind == kind.value,
-                AccountingDocument.platform_id.in_(platform_ids),
-            )
-            .values(pulled_at=now)
+    session.execute(
+        update(AccountingDocument)
+        .where(
+            AccountingDocument.connection_id == connection.id,
+            AccountingDocument.kind == kind.value,
+            AccountingDocument.platform_id.in_(platform_ids),
         )
+        .values(pulled_at=now)
+    )
     session.execute(
         update(AccountingSyncedRecord)
         .where(

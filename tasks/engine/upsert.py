@@ -8,6 +8,7 @@ bench/pull_bench.py). SQLite gets an executemany ``INSERT ... ON CONFLICT``.
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,9 +46,14 @@ def _copy_upsert(session: Session, table: Table, rows: Sequence[dict[str, Any]],
             f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS SELECT {names} FROM {table.name} "
             "WITH NO DATA"
         )
+        values_of = operator.itemgetter(*columns)
+        json_positions = [index for index, name in enumerate(columns) if name in json_columns]
         with cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row([json.dumps(row[name]) if name in json_columns else row[name] for name in columns])
+                values = list(values_of(row))
+                for index in json_positions:
+                    values[index] = json.dumps(values[index])
+                copy.write_row(values)
         cursor.execute(
             f"INSERT INTO {table.name} (id, {names}) SELECT gen_random_uuid(), {names} FROM {stage} "
             f"ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {updates}"
