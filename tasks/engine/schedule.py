@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import AccountingConnection, ConnectionStatus
@@ -20,6 +20,11 @@ BATCH = 1000
 Publish = Callable[[Sequence[str]], None]
 _table = AccountingConnection.__table__
 MOVE_TO_SLOT = update(_table).where(_table.c.id == bindparam("b_id")).values(next_sync_at=bindparam("b_next"))
+# One statement per batch on PostgreSQL: two array parameters joined by unnest, not 1,000 UPDATEs.
+MOVE_TO_SLOTS_PG = text(
+    "UPDATE accounting_connections AS c SET next_sync_at = s.next_sync_at, updated_at = now() "
+    "FROM unnest(CAST(:ids AS uuid[]), CAST(:slots AS timestamptz[])) AS s(id, next_sync_at) WHERE c.id = s.id"
+)
 
 
 def enqueue_due(
@@ -48,10 +53,14 @@ def enqueue_due(
             if not due:
                 return total
             after = due[-1]
-            session.execute(
-                MOVE_TO_SLOT,
-                [{"b_id": connection_id, "b_next": next_slot(connection_id, now, period_seconds)} for connection_id in due],
-            )
+            _move_to_next_slot(session, due, [next_slot(c, now, period_seconds) for c in due])
             publish([str(connection_id) for connection_id in due])
             session.commit()
             total += len(due)
+
+
+def _move_to_next_slot(session: Session, ids: Sequence[uuid.UUID], slots: Sequence[datetime]) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(MOVE_TO_SLOTS_PG, {"ids": list(ids), "slots": list(slots)})
+    else:
+        session.execute(MOVE_TO_SLOT, [{"b_id": i, "b_next": t} for i, t in zip(ids, slots, strict=True)])
