@@ -168,15 +168,18 @@ def _summary(result: dict[str, Any], connection_id: uuid.UUID, home: Path, secon
         lines.append("Errors a person can act on:")
         for object_type, object_id, message in errors:
             lines.append(f"  {object_type} {object_id}: {message}")
-    env = f"BOOKSYNC_HOME={home}"
+    bin_dir = Path(sys.executable).parent
+    if bin_dir.is_relative_to(Path.cwd()):
+        bin_dir = bin_dir.relative_to(Path.cwd())
+    env, booksync, celery = f"BOOKSYNC_HOME={home}", bin_dir / "booksync", bin_dir / "celery"
     lines += [
         "",
         "Look further:",
-        f"  {env} booksync records --organization {ORGANIZATION_ID}",
-        f"  {env} booksync connections show {connection_id}",
-        f"  {env} booksync push <record id>          # retry a failed push",
-        f"  {env} booksync api                       # then GET /accounting-synced-records?object_type=bill",
-        f"  {env} celery -A worker flower            # needs --keep-running, to watch the worker",
+        f"  {env} {booksync} records --organization {ORGANIZATION_ID}",
+        f"  {env} {booksync} connections show {connection_id}",
+        f"  {env} {booksync} push <record id>          # retry a failed push",
+        f"  {env} {booksync} api                       # then GET /accounting-synced-records?object_type=bill",
+        f"  {env} {celery} -A worker flower            # needs --keep-running, to watch the worker",
         f"  logs: {home / 'logs'}",
     ]
     return lines
