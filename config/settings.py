@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     )
     sync_period_seconds: int = Field(default=3600, ge=60, description="How often each connection syncs.")
     full_reconcile_every: int = Field(default=24, ge=1, description="Every Nth sync is a full reconcile.")
+    schedule_partitions: int = Field(
+        default=1, ge=1, le=256,
+        description="Split each beat tick's fan-out into this many tasks that workers run in parallel.",
+    )
     lease_seconds: int = Field(default=1800, ge=30, description="How long a sync holds its connection.")
     task_soft_time_limit: int = Field(default=1500, ge=10)
     task_time_limit: int = Field(default=1620, ge=20)

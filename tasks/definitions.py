@@ -23,7 +23,7 @@ from tasks.deliveries import count_delivery
 from tasks.engine import schedule, sync
 from tasks.publish import publish_many
 from worker import app
-from worker.config import MAX_COUNTDOWN_SECONDS
+from worker.config import MAX_COUNTDOWN_SECONDS, SCHEDULE_INTERVAL_SECONDS
 
 log = structlog.get_logger(__name__)
 TRIGGERS = ("schedule", "manual")
@@ -71,17 +71,30 @@ def ping() -> str:
 
 
 @app.task(name="tasks.schedule_due_syncs", base=BooksyncTask)
-def schedule_due_syncs() -> dict[str, int]:
-    """Enqueue a sync for every connection whose hour has come (run by beat every minute)."""
+def schedule_due_syncs(partition: int | None = None, partitions: int | None = None) -> dict[str, int]:
+    """Enqueue a sync for every connection whose hour has come (run by beat every minute).
+
+    Called without a partition and with ``BOOKSYNC_SCHEDULE_PARTITIONS`` above 1, it splits the
+    connections' id space and enqueues one ``schedule_due_syncs(partition, partitions)`` per part, so
+    that many workers fan out in parallel; otherwise it does the whole fan-out itself.
+    """
+    settings = get_settings()
+    if partition is None:
+        parts = partitions or settings.schedule_partitions
+        if parts > 1:
+            publish_many(schedule_due_syncs, ([k, parts] for k in range(parts)), expires=SCHEDULE_INTERVAL_SECONDS)
+            return {"enqueued": 0, "partitions": parts}
+        partition, partitions = 0, 1
+    if not isinstance(partition, int) or not isinstance(partitions, int) or not 0 <= partition < partitions:
+        raise InvalidTaskArguments(f"partition must be from 0 to partitions - 1, got {partition!r} of {partitions!r}")
 
     def publish(connection_ids: Any) -> None:
         publish_many(sync_connection, ([connection_id, "schedule"] for connection_id in connection_ids),
-                     expires=get_settings().sync_period_seconds)
+                     expires=settings.sync_period_seconds)
 
-    enqueued = schedule.enqueue_due(
-        get_sessionmaker(), datetime.now(UTC), get_settings().sync_period_seconds, publish
-    )
-    return {"enqueued": enqueued}
+    enqueued = schedule.enqueue_due(get_sessionmaker(), datetime.now(UTC), settings.sync_period_seconds, publish,
+                                    partition=partition, partitions=partitions)
+    return {"enqueued": enqueued, "partition": partition, "partitions": partitions}
 
 
 @app.task(name="tasks.sync_connection", base=BooksyncTask, bind=True)

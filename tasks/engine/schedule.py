@@ -2,6 +2,7 @@
 
 Claiming is an UPDATE of ``next_sync_at`` under row locks that a second beat skips, so a late or a
 doubled tick enqueues nothing twice. Batches keep memory flat however many connections are due.
+With many due at once, the id space is split into partitions that several workers claim in parallel.
 """
 
 from __future__ import annotations
@@ -27,10 +28,28 @@ MOVE_TO_SLOTS_PG = text(
 )
 
 
+def partition_bounds(partition: int, partitions: int) -> tuple[uuid.UUID | None, uuid.UUID | None]:
+    """The part of the id space that one of ``partitions`` fan-out tasks claims: [lower, upper)."""
+    if not 0 <= partition < partitions:
+        raise ValueError(f"partition must be from 0 to {partitions - 1}, got {partition}")
+    space = 1 << 128
+    lower = uuid.UUID(int=partition * space // partitions) if partition else None
+    upper = uuid.UUID(int=(partition + 1) * space // partitions) if partition + 1 < partitions else None
+    return lower, upper
+
+
 def enqueue_due(
-    sessions: sessionmaker[Session], now: datetime, period_seconds: int, publish: Publish, batch: int = BATCH
+    sessions: sessionmaker[Session],
+    now: datetime,
+    period_seconds: int,
+    publish: Publish,
+    batch: int = BATCH,
+    *,
+    partition: int = 0,
+    partitions: int = 1,
 ) -> int:
-    """Enqueue one sync for every connected connection due at ``now``; returns how many."""
+    """Enqueue one sync for every connected connection due at ``now`` in one part of the id space."""
+    lower, upper = partition_bounds(partition, partitions)
     total = 0
     after: uuid.UUID | None = None
     while True:
@@ -49,6 +68,10 @@ def enqueue_due(
             )
             if after is not None:
                 statement = statement.where(AccountingConnection.id > after)
+            elif lower is not None:
+                statement = statement.where(AccountingConnection.id >= lower)
+            if upper is not None:
+                statement = statement.where(AccountingConnection.id < upper)
             due = session.execute(statement).scalars().all()
             if not due:
                 return total

@@ -194,7 +194,7 @@ def test_the_beat_task_enqueues_due_connections_and_a_worker_syncs_them(books: d
         connection.next_sync_at = datetime.now(UTC) - timedelta(minutes=1)
         session.commit()
 
-    assert schedule_due_syncs.apply_async().get(timeout=TIMEOUT) == {"enqueued": 1}
+    assert schedule_due_syncs.apply_async().get(timeout=TIMEOUT)["enqueued"] == 1
 
     def synced() -> bool:
         with get_sessionmaker()() as session:
@@ -202,4 +202,27 @@ def test_the_beat_task_enqueues_due_connections_and_a_worker_syncs_them(books: d
             return row is not None and row.last_pull is not None and row.lease_holder is None
     wait_for(synced, timeout=TIMEOUT, what="the scheduled sync to run")
     assert {r.sync_status for r in _records("bill")} == {"done"}
-    assert schedule_due_syncs.apply_async().get(timeout=TIMEOUT) == {"enqueued": 0}, "moved to its next hour"
+    assert schedule_due_syncs.apply_async().get(timeout=TIMEOUT)["enqueued"] == 0, "moved to its next hour"
+
+
+def test_a_partitioned_tick_is_fanned_out_by_workers_in_parts(books: dict[str, Any]) -> None:
+    from tasks import schedule_due_syncs
+    from tests.support.processes import wait_for
+
+    with get_sessionmaker()() as session:
+        connection = session.get(AccountingConnection, books["connection"])
+        assert connection is not None
+        connection.next_sync_at = datetime.now(UTC) - timedelta(minutes=1)
+        session.commit()
+
+    assert schedule_due_syncs.apply_async(kwargs={"partitions": 3}).get(timeout=TIMEOUT) == {
+        "enqueued": 0, "partitions": 3}
+
+    def synced() -> bool:
+        with get_sessionmaker()() as session:
+            row = session.get(AccountingConnection, books["connection"])
+            return row is not None and row.last_pull is not None and row.lease_holder is None
+    wait_for(synced, timeout=TIMEOUT, what="the partition holding the connection to enqueue its sync")
+    bad = schedule_due_syncs.apply_async(args=[3, 3])
+    with pytest.raises(Exception, match="partition must be from 0 to partitions - 1"):
+        bad.get(timeout=TIMEOUT)

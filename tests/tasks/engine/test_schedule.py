@@ -5,6 +5,7 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy.orm import Session
 
 from models import AccountingConnection, ConnectionStatus, Organization
@@ -106,3 +107,26 @@ def test_slots_spread_evenly_over_the_hour() -> None:
     offsets = Counter(slot_offset(uuid.uuid4(), HOUR) // 60 for _ in range(60_000))
     assert len(offsets) == 60
     assert max(offsets.values()) < 1.2 * 1000 and min(offsets.values()) > 0.8 * 1000
+
+
+def test_partitions_split_the_due_connections_exactly_once_between_them(session: Session) -> None:
+    ids = [uuid.uuid4() for _ in range(60)]
+    _connect(session, ids)
+    recorder = Recorder()
+    later = T0 + timedelta(hours=1)
+    counts = [enqueue_due(get_sessionmaker(), later, HOUR, recorder, partition=k, partitions=3) for k in range(3)]
+
+    assert sorted(c for _, c in recorder.calls) == sorted(str(i) for i in ids)
+    assert all(count > 0 for count in counts), "each part of the id space has its share"
+    assert enqueue_due(get_sessionmaker(), later, HOUR, recorder) == 0
+
+
+def test_partition_bounds_cover_the_id_space() -> None:
+    from tasks.engine.schedule import partition_bounds
+
+    assert partition_bounds(0, 1) == (None, None)
+    bounds = [partition_bounds(k, 4) for k in range(4)]
+    assert bounds[0][0] is None and bounds[-1][1] is None
+    assert all(bounds[k][1] == bounds[k + 1][0] for k in range(3))
+    with pytest.raises(ValueError, match="partition must be from 0 to 3"):
+        partition_bounds(4, 4)
