@@ -139,10 +139,6 @@ def bind(**values: Any) -> None:
     structlog.contextvars.bind_contextvars(**values)
 
 
-def unbind(*keys: str) -> None:
-    structlog.contextvars.unbind_contextvars(*keys)
-
-
 def secrets_in(text: str, secrets: Iterable[str]) -> list[str]:
     """Which of ``secrets`` appear in ``text`` (for tests and audits)."""
     return [s for s in secrets if s and s in text]

@@ -124,9 +124,6 @@ class Credentials(Mapping[str, Any]):
         """The plain values, for encryption and for the provider that uses them."""
         return dict(self._values)
 
-    def merged(self, **changes: Any) -> Credentials:
-        return Credentials({**self._values, **changes})
-
     def secret_values(self) -> list[str]:
         """The values the log redaction processor must hide: all but the ones that only identify."""
         return [

@@ -115,10 +115,6 @@ class Settings(BaseSettings):
             return f"file://{(self.home / 'results').resolve()}"
         return self.resolved_broker_url
 
-    @property
-    def is_embedded(self) -> bool:
-        return self.database_url is None or self.uses_filesystem_broker
-
     def fernet_keys(self) -> list[bytes]:
         """The encryption keys, newest first; the embedded default creates its key once."""
         from config.secrets import load_or_create_keys

@@ -102,7 +102,13 @@ class Pusher:
         self._tax_rates: dict[uuid.UUID, AccountingTaxRate | None] = {}
 
     # -- records -------------------------------------------------------------------------------
-    def record_for(self, object_type: str, object_id: uuid.UUID, object_updated_at: datetime | None) -> AccountingSyncedRecord:
+    def record_for(
+        self, object_type: str, object_id: uuid.UUID, object_updated_at: datetime | None,
+        known: AccountingSyncedRecord | None = None,
+    ) -> AccountingSyncedRecord:
+        """The object's synced record, created on first push; ``known`` skips the lookup."""
+        if known is not None:
+            return known
         record = self.session.execute(
             select(AccountingSyncedRecord).where(
                 AccountingSyncedRecord.connection_id == self.connection.id,
@@ -232,9 +238,11 @@ class Pusher:
             total_amount=document.total_amount,
         )
 
-    def push_document(self, spec: DocumentSpec, document: Document) -> None:
+    def push_document(
+        self, spec: DocumentSpec, document: Document, record: AccountingSyncedRecord | None = None
+    ) -> None:
         """Push one document and record the outcome. Retryable and auth errors propagate."""
-        record = self.record_for(spec.object_type, document.id, document.updated_at)
+        record = self.record_for(spec.object_type, document.id, document.updated_at, record)
         if record.platform_deleted_at is not None:
             if record.sync_status != SyncStatus.ERROR:
                 self._error(
@@ -287,7 +295,7 @@ class Pusher:
         model = spec.model
         record = AccountingSyncedRecord
         statement = (
-            select(model)
+            select(model, record)
             .outerjoin(
                 record,
                 (record.connection_id == self.connection.id)
@@ -315,20 +323,24 @@ class Pusher:
             statement = statement.where(model.id > after)
         return statement
 
-    def iter_candidates(self, spec: DocumentSpec) -> Iterator[Document]:
+    def iter_candidates(
+        self, spec: DocumentSpec, on_batch: Callable[[], None]
+    ) -> Iterator[tuple[Document, AccountingSyncedRecord | None]]:
+        """Candidates with their synced records (None before the first push), a batch at a time."""
         after: uuid.UUID | None = None
         while True:
-            batch = self.session.execute(self.candidates(spec, after)).scalars().all()
+            batch = self.session.execute(self.candidates(spec, after)).all()
             if not batch:
                 return
             yield from batch
-            after = batch[-1].id
+            after = batch[-1][0].id
             self.session.commit()
+            on_batch()
 
-    def push_all(self, on_document: Callable[[], None]) -> None:
+    def push_all(self, on_batch: Callable[[], None]) -> None:
+        """``on_batch`` runs after each committed batch (the sync renews its lease there)."""
         self.push_changed_counterparts()
         for spec in SPECS:
-            for document in self.iter_candidates(spec):
-                self.push_document(spec, document)
-                on_document()
+            for document, record in self.iter_candidates(spec, on_batch):
+                self.push_document(spec, document, record)
             self.session.commit()

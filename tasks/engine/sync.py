@@ -17,7 +17,7 @@ import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
 from config import get_settings
-from models import AccountingConnection, AccountingSyncedRecord, ConnectionStatus, SyncStatus
+from models import AccountingConnection, AccountingSyncedRecord, ConnectionStatus, Counterpart, SyncStatus
 from providers.errors import AuthenticationError, ProviderError, RetryableError
 from tasks.engine import lease
 from tasks.engine.connections import ProviderFactory, open_provider
@@ -91,7 +91,7 @@ def run_sync(
             with provider_factory(connection) as provider:
                 pull_all(session, connection, provider, summary, reconcile=summary.full_reconcile, now=started,
                          on_page=keep_lease)
-                Pusher(session, connection, provider, summary, now).push_all(on_document=lambda: None)
+                Pusher(session, connection, provider, summary, now).push_all(on_batch=keep_lease)
             connection.last_pull = started
             connection.errors = []
             connection.sync_count += 1
@@ -103,7 +103,6 @@ def run_sync(
             session.commit()
             summary.status, summary.message = "failed", connection.errors[0]["message"]
         except RetryableError as exc:
-            session.commit()
             connection.retry_count += 1
             session.commit()
             summary.status, summary.message = "failed", exc.message
@@ -172,8 +171,6 @@ def push_record(
             with provider_factory(connection) as provider:
                 pusher = Pusher(session, connection, provider, summary, now)
                 if record.object_type in COUNTERPART_TYPES:
-                    from models import Counterpart
-
                     counterpart = session.get(Counterpart, record.object_id)
                     if counterpart is not None:
                         record.sync_status = SyncStatus.PENDING.value
