@@ -16,6 +16,14 @@ from config.logging import REDACTED, configure_logging, redact_processor, redact
 from tests.conftest_tryton import tryton_sandbox, tryton_template  # noqa: F401
 
 
+@pytest.fixture(autouse=True)
+def _fresh_secret_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Secrets registered by earlier tests in this process (the sandbox's password is "admin") stay out."""
+    import config.logging
+
+    monkeypatch.setattr(config.logging, "_known_secrets", set())
+
+
 def redact(**event: Any) -> dict[str, Any]:
     return dict(redact_processor(None, "info", dict(event)))
 
