@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv bench clean lint
+.PHONY: demo test venv bench clean lint system-tools
 
 venv: $(STAMP)
 
@@ -19,11 +19,18 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/booksync demo $(DEMO_ARGS)
 
-test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+system-tools:
+	@bash tests/support/system_tools.sh
+
+# Test modules run in parallel processes (each module whole, so its servers start once); they mostly wait
+# on servers and workers, so more processes than cores pay. TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 4
+
+test: $(STAMP) system-tools
+	$(BIN)/python -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .booksync .pytest_cache

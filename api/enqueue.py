@@ -19,8 +19,9 @@ def enqueue(task_name: str, args: list[Any]) -> str:
         raise EnqueueError(f"the task queue is unavailable ({type(exc).__name__})") from exc
 
 
-def enqueue_sync(connection_id: str) -> str:
-    return enqueue("tasks.sync_connection", [connection_id, "manual"])
+def enqueue_sync(connection_id: str, *, full_reconcile: bool = False) -> str:
+    args: list[Any] = [connection_id, "manual", True] if full_reconcile else [connection_id, "manual"]
+    return enqueue("tasks.sync_connection", args)
 
 
 def enqueue_disconnect(connection_id: str) -> str:

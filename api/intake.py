@@ -29,10 +29,12 @@ from models import (
     AccountingSyncedRecord,
     AccountingTaxRate,
     Counterpart,
+    LedgerAccount,
     ObjectType,
     Organization,
     Payable,
     PayableLineItem,
+    Product,
     Receivable,
     ReceivableLineItem,
     SyncStatus,
@@ -144,16 +146,14 @@ def _savepoint(session: Session) -> Iterator[None]:
         raise IntakeConflictError("written concurrently by another request; retry") from exc
 
 
-def upsert_counterpart(
-    session: Session, organization_id: uuid.UUID, counterpart_id: uuid.UUID, body: CounterpartIn | Mapping[str, Any]
-) -> UpsertResult[Counterpart]:
-    data = _validated(CounterpartIn, body)
-    _require_organization(session, organization_id)
-    row = _load(session, Counterpart, counterpart_id, organization_id)
-    values = data.model_dump()
+def _upsert_values(
+    session: Session, model: type[T], row: T | None, object_id: uuid.UUID, organization_id: uuid.UUID,
+    values: Mapping[str, Any], pending_types: Sequence[str],
+) -> UpsertResult[T]:
+    """Create the row with ``values``, or update it where they differ (its synced records go pending)."""
     if row is None:
         now = utcnow()
-        row = Counterpart(id=counterpart_id, organization_id=organization_id, created_at=now, updated_at=now, **values)
+        row = model(id=object_id, organization_id=organization_id, created_at=now, updated_at=now, **values)
         with _savepoint(session):
             session.add(row)
         return UpsertResult("created", row)
@@ -162,9 +162,19 @@ def upsert_counterpart(
     with _savepoint(session):
         for name, value in values.items():
             setattr(row, name, value)
-        row.updated_at = utcnow()
-        _mark_pending(session, organization_id, counterpart_id, (ObjectType.CUSTOMER, ObjectType.VENDOR))
+        row.updated_at = utcnow()  # type: ignore[attr-defined]
+        _mark_pending(session, organization_id, object_id, pending_types)
     return UpsertResult("updated", row)
+
+
+def upsert_counterpart(
+    session: Session, organization_id: uuid.UUID, counterpart_id: uuid.UUID, body: CounterpartIn | Mapping[str, Any]
+) -> UpsertResult[Counterpart]:
+    data = _validated(CounterpartIn, body)
+    _require_organization(session, organization_id)
+    row = _load(session, Counterpart, counterpart_id, organization_id)
+    return _upsert_values(session, Counterpart, row, counterpart_id, organization_id, data.model_dump(),
+                          (ObjectType.CUSTOMER, ObjectType.VENDOR))
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +186,7 @@ class _Line:
     tax_rate_value: int | None
     accounting_tax_rate_id: uuid.UUID | None
     ledger_account_id: str | None
+    product_id: uuid.UUID | None
 
 
 def _line_total(quantity: Decimal, unit_price: int) -> int:
@@ -203,6 +214,8 @@ def _check_document(session: Session, organization_id: uuid.UUID, data: Document
                 )
             )
         )
+    known_accounts = _known_ledger_accounts(session, organization_id, data)
+    known_products = _known_products(session, organization_id, data)
     lines: list[_Line] = []
     for index, line in enumerate(data.line_items):
         computed = _line_total(line.quantity, line.unit_price)
@@ -218,6 +231,17 @@ def _check_document(session: Session, organization_id: uuid.UUID, data: Document
                 f"line_items[{index}].accounting_tax_rate_id",
                 f"no tax rate {line.accounting_tax_rate_id} in this organization",
             )
+        account_id = _as_uuid(line.ledger_account_id)
+        if account_id is not None and account_id not in known_accounts:
+            raise IntakeError(
+                f"line_items[{index}].ledger_account_id",
+                f"no ledger account {account_id} in this organization (ids come from GET /ledger-accounts)",
+            )
+        if line.product_id is not None and line.product_id not in known_products:
+            raise IntakeError(
+                f"line_items[{index}].product_id",
+                f"no product {line.product_id} in this organization (PUT /products/{line.product_id} first)",
+            )
         lines.append(
             _Line(
                 description=line.description,
@@ -227,6 +251,7 @@ def _check_document(session: Session, organization_id: uuid.UUID, data: Document
                 tax_rate_value=line.tax_rate_value,
                 accounting_tax_rate_id=line.accounting_tax_rate_id,
                 ledger_account_id=line.ledger_account_id,
+                product_id=line.product_id,
             )
         )
     line_sum = sum(line.total for line in lines)
@@ -238,6 +263,33 @@ def _check_document(session: Session, organization_id: uuid.UUID, data: Document
             f"is {data.total_amount} but subtotal + tax_amount = {data.subtotal + data.tax_amount}",
         )
     return lines
+
+
+def _as_uuid(value: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value) if value else None
+    except ValueError:
+        return None
+
+
+def _known_products(session: Session, organization_id: uuid.UUID, data: DocumentIn) -> set[uuid.UUID]:
+    wanted = {line.product_id for line in data.line_items if line.product_id is not None}
+    if not wanted:
+        return set()
+    return set(session.scalars(select(Product.id).where(Product.organization_id == organization_id, Product.id.in_(wanted))))
+
+
+def _known_ledger_accounts(session: Session, organization_id: uuid.UUID, data: DocumentIn) -> set[uuid.UUID]:
+    """Of the lines' ledger account ids that are booksync's (UUIDs), those the organization has: one query.
+    Any other value is the accounting system's own id, passed on as it is."""
+    wanted = {account for line in data.line_items if (account := _as_uuid(line.ledger_account_id)) is not None}
+    if not wanted:
+        return set()
+    return set(
+        session.scalars(
+            select(LedgerAccount.id).where(LedgerAccount.organization_id == organization_id, LedgerAccount.id.in_(wanted))
+        )
+    )
 
 
 _DOCUMENT_FIELDS = (
@@ -264,6 +316,7 @@ def _stored_lines(row: Payable | Receivable) -> list[_Line]:
             tax_rate_value=line.tax_rate_value,
             accounting_tax_rate_id=line.accounting_tax_rate_id,
             ledger_account_id=line.ledger_account_id,
+            product_id=line.product_id,
         )
         for line in sorted(row.lines, key=lambda item: item.position)
     ]
@@ -352,12 +405,15 @@ def upsert_receivable(
     )
 
 
-RECORD_TYPES = ("counterpart", "payable", "receivable")
+RECORD_TYPES = ("counterpart", "payable", "receivable", "product", "payment_record")
 
 
 def import_record(session: Session, record: Mapping[str, Any]) -> UpsertResult[Any]:
-    """One JSON-lines record: ``{"type": "counterpart"|"payable"|"receivable", "organization_id": ...,
-    "id": ..., <the PUT body's fields>}``. Raises IntakeError (or IntakeNotFoundError) naming the field."""
+    """One JSON-lines record: ``{"type": "counterpart"|"payable"|"receivable"|"product"|"payment_record",
+    "organization_id": ..., "id": ..., <the PUT body's fields>}`` (a payment deleted on the platform is its
+    record again with ``"status": "deleted"``). Raises IntakeError (or IntakeNotFoundError) naming the field."""
+    from api.intake_payments import upsert_payment_record, upsert_product
+
     if not isinstance(record, Mapping):
         raise IntakeError("record", "must be a JSON object")
     body = dict(record)
@@ -372,5 +428,8 @@ def import_record(session: Session, record: Mapping[str, Any]) -> UpsertResult[A
             raise IntakeError(name, "field required") from None
         except ValueError:
             raise IntakeError(name, "must be a UUID") from None
-    upsert = {"counterpart": upsert_counterpart, "payable": upsert_payable, "receivable": upsert_receivable}[kind]
+    upsert = {
+        "counterpart": upsert_counterpart, "payable": upsert_payable, "receivable": upsert_receivable,
+        "product": upsert_product, "payment_record": upsert_payment_record,
+    }[kind]
     return upsert(session, ids["organization_id"], ids["id"], body)  # type: ignore[operator]

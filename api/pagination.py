@@ -5,8 +5,9 @@ from the newest Fernet key (any configured key verifies, so a key rotation does 
 in flight). The payload holds the list it belongs to, the organization, the query it was issued for
 (filters, sort, order), the keyset position (sort value + id), the direction and the issue time.
 
-A request with a token runs the token's query: parameters it repeats must equal the token's
-(otherwise 422), parameters it leaves out are taken from the token; ``limit`` may change.
+A request with a token runs the token's query, as the reference has it: "if ``pagination_token`` is
+specified, all other query parameters except ``limit`` are ignored and inferred from the initial
+query". ``limit`` is not in the token: each request gives its own (or the default).
 Pages never use OFFSET: the next page is ``(sort, id) > (last sort, last id)`` on an index.
 """
 
@@ -113,7 +114,7 @@ def issue_token(
 
 
 def _forged() -> Exception:
-    return invalid(FIELD, "is not a token this API issued (or was altered); start again without it")
+    return invalid(FIELD, "is not a token this API issued (or was altered); start again without it", location="query")
 
 
 def read_token(token: str, scope: str, organization_id: uuid.UUID) -> tuple[dict[str, Any], Position, Direction]:
@@ -134,29 +135,26 @@ def read_token(token: str, scope: str, organization_id: uuid.UUID) -> tuple[dict
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
         raise _forged() from None
     if payload["s"] != scope or payload["o"] != str(organization_id):
-        raise invalid(FIELD, "was issued for another list or organization")
+        raise invalid(FIELD, "was issued for another list or organization", location="query")
     age = time.time() - issued
     if age < -CLOCK_SKEW_SECONDS:
         raise _forged()
     max_age = get_settings().pagination_token_max_age_seconds
     if age > max_age:
-        raise invalid(FIELD, f"has expired (tokens last {max_age} seconds); start again without it")
+        raise invalid(FIELD, f"has expired (tokens last {max_age} seconds); start again without it", location="query")
     return query, position, direction
 
 
 def start_page(
     params: Params, *, scope: str, organization_id: uuid.UUID, control: Sequence[str] = ("limit", FIELD)
 ) -> tuple[Params, PageRequest]:
-    """Resolve the query a list request runs: its own, or its token's (checked against what it repeats)."""
-    given = {k: v for k, v in params.model_dump(mode="json", exclude=set(control)).items() if v is not None}
+    """Resolve the query a list request runs: its own, or (with a token) the token's, whatever else it repeats."""
     token = getattr(params, FIELD)
     limit = int(getattr(params, "limit"))
     if token is None:
+        given = {k: v for k, v in params.model_dump(mode="json", exclude=set(control)).items() if v is not None}
         return params, PageRequest(scope, organization_id, given, limit, None, "next")
     query, position, direction = read_token(token, scope, organization_id)
-    for name in sorted(params.model_fields_set - set(control)):
-        if given.get(name) != query.get(name):
-            raise invalid(FIELD, f"was issued for a different query ({name} differs); start again without it")
     try:
         resolved = type(params).model_validate({**query, "limit": limit, FIELD: token})
     except ValidationError:
@@ -173,8 +171,13 @@ def fetch_page(
     ident: InstrumentedAttribute[uuid.UUID],
     descending: bool,
     position_of: Callable[[Row], Position],
+    plain_rows: bool = False,
 ) -> Page[Row]:
-    """One page of ``statement`` (already filtered) ordered by ``(sort, ident)``."""
+    """One page of ``statement`` (already filtered) ordered by ``(sort, ident)``.
+
+    ``plain_rows``: ``statement`` selects columns, and the page holds its rows as they come (named
+    tuples: no ORM objects, no identity map; several times faster to load a page of 250).
+    """
     backwards = request.direction == "prev"
     scan_descending = descending != backwards
     if request.position is not None:
@@ -185,7 +188,8 @@ def fetch_page(
         )
         statement = statement.where(keys < anchor if scan_descending else keys > anchor)
     order = (sort.desc(), ident.desc()) if scan_descending else (sort.asc(), ident.asc())
-    rows = list(session.scalars(statement.order_by(*order).limit(request.limit + 1)))
+    ordered = statement.order_by(*order).limit(request.limit + 1)
+    rows = list(session.execute(ordered).all() if plain_rows else session.scalars(ordered))
     more = len(rows) > request.limit
     rows = rows[: request.limit]
     if backwards:

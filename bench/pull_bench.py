@@ -1,10 +1,10 @@
 """Pull path: documents stored per second into PostgreSQL, and peak memory at 10,000 vs 100,000 documents.
 
-An in-process provider answers pages instantly, so what is measured is booksync's own cost: mapping,
-the set-based upsert, commits. The same rows are also written by a raw psycopg executemany upsert in
-the same run, as the floor to compare against.
+An in-process provider answers pages built before the clock starts, so what is measured is booksync's own cost: mapping,
+the set-based upsert, commits. The same rows are also written straight through psycopg in the same run —
+COPY of each page into a staging table and one upsert, as booksync does — as the floor to compare against.
 
-    python -m bench.pull_bench                # both sizes, 3 rounds each in fresh processes, medians
+    python -m bench.pull_bench [--quick]      # 1k, 10k, 100k; 3 rounds each (1 with --quick) in fresh processes
     python -m bench.pull_bench --documents N  # one size, in this process
 """
 
@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+from bench.report import Figure, emit
 from bench.support import peak_rss_mb, scratch_database, timed
 from config.secrets import Credentials
 from providers.base import AccountingProvider
@@ -36,6 +37,7 @@ class InstantProvider(AccountingProvider):
     def __init__(self, documents: int) -> None:
         super().__init__({}, Credentials())
         self.documents = documents
+        self.pages: list[Page[Document]] | None = None
 
     def check(self) -> ConnectionCheck:
         return ConnectionCheck("bench")
@@ -56,7 +58,16 @@ class InstantProvider(AccountingProvider):
             updated_at=datetime(2026, 11, 1, tzinfo=UTC) + timedelta(seconds=index),
         )
 
-    def iter_documents(self, kind: DocumentKind, cursor: str | None) -> Iterator[Page[Document]]:
+    def prebuild(self, kind: DocumentKind) -> None:
+        """Build every page now, so a timed pull measures booksync and not this provider."""
+        self.pages = list(self._pages(kind, None))
+
+    def iter_documents(self, kind: DocumentKind, cursor: str | None, *, lag_seconds: float = 0.0) -> Iterator[Page[Document]]:
+        if self.pages is not None and cursor is None:
+            return iter(self.pages)
+        return self._pages(kind, cursor)
+
+    def _pages(self, kind: DocumentKind, cursor: str | None) -> Iterator[Page[Document]]:
         start = int(cursor or 0)
         for first in range(start, self.documents, PAGE):
             last = min(first + PAGE, self.documents)
@@ -68,10 +79,10 @@ class InstantProvider(AccountingProvider):
     def get_document(self, kind: DocumentKind, platform_id: str) -> Document:
         return self.document(kind, int(platform_id))
 
-    def push_counterpart(self, counterpart, key, platform_id) -> PushResult:  # type: ignore[no-untyped-def]
+    def push_counterpart(self, counterpart, key, platform_id, *, may_exist=True) -> PushResult:  # type: ignore[no-untyped-def]
         raise NotImplementedError
 
-    def push_document(self, document, key, platform_id) -> PushResult:  # type: ignore[no-untyped-def]
+    def push_document(self, document, key, platform_id, *, may_exist=True) -> PushResult:  # type: ignore[no-untyped-def]
         raise NotImplementedError
 
     def find_pushed(self, kind, key):  # type: ignore[no-untyped-def]
@@ -90,34 +101,52 @@ def _connection(session):  # type: ignore[no-untyped-def]
     return connection
 
 
-def _raw_upsert(url: str, connection_id: uuid.UUID, organization_id: uuid.UUID, documents: int) -> float:
-    """The floor: psycopg executemany of the same rows and the same ON CONFLICT clause, nothing else."""
-    import psycopg
-    from sqlalchemy.engine import make_url
-
+def _raw_rows(connection_id: uuid.UUID, organization_id: uuid.UUID, documents: int) -> tuple[list[str], Iterator[list[tuple[object, ...]]]]:
     from tasks.engine.pull import document_row
 
     provider = InstantProvider(documents)
     fake = type("C", (), {"id": connection_id, "organization_id": organization_id})()
-    parsed = make_url(url)
     columns = list(document_row(fake, provider.document(DocumentKind.PAYABLE, 0), datetime.now(UTC)))  # type: ignore[arg-type]
-    sql = (
-        f"INSERT INTO accounting_documents (id, {', '.join(columns)}, created_at) VALUES "
-        f"(gen_random_uuid(), {', '.join(['%s'] * len(columns))}, now()) ON CONFLICT (connection_id, kind, platform_id) DO UPDATE SET "
-        + ", ".join(f"{c} = excluded.{c}" for c in columns)
-    )
+
+    def pages() -> Iterator[list[tuple[object, ...]]]:
+        now = datetime.now(UTC)
+        for page in provider.iter_documents(DocumentKind.RECEIVABLE, None):
+            yield [tuple(document_row(fake, document, now).values()) for document in page.items]  # type: ignore[arg-type]
+
+    return columns, pages()
+
+
+def _raw_copy_upsert(url: str, connection_id: uuid.UUID, organization_id: uuid.UUID, documents: int) -> float:
+    """The floor: the same rows COPied page by page into a staging table and merged with one upsert each,
+    straight through psycopg (what booksync does, minus booksync)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    columns, lazy_pages = _raw_rows(connection_id, organization_id, documents)
+    pages = list(lazy_pages)  # built before the clock starts: the floor is the load alone
+    json_positions = [index for index, name in enumerate(columns) if name == "lines"]
+    parsed = make_url(url)
+    names = ", ".join(columns)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in ("connection_id", "kind", "platform_id", "created_at"))
 
     def run() -> None:
         with psycopg.connect(host=parsed.host, port=parsed.port or 5432, user=parsed.username, dbname=parsed.database) as conn:
-            now = datetime.now(UTC)
-            for page in provider.iter_documents(DocumentKind.RECEIVABLE, None):
-                rows = []
-                for document in page.items:
-                    row = document_row(fake, document, now)  # type: ignore[arg-type]
-                    row["lines"] = psycopg.types.json.Jsonb(row["lines"])
-                    rows.append(tuple(row.values()))
+            with conn.cursor() as cursor:
+                cursor.execute(f"CREATE TEMP TABLE raw_stage ON COMMIT DELETE ROWS AS SELECT {names} "
+                               "FROM accounting_documents WITH NO DATA")
+            conn.commit()
+            for rows in pages:
                 with conn.cursor() as cursor:
-                    cursor.executemany(sql, rows)
+                    cursor.execute("SET LOCAL synchronous_commit TO OFF")
+                    with cursor.copy(f"COPY raw_stage ({names}) FROM STDIN") as copy:
+                        for row in rows:
+                            values = list(row)
+                            for index in json_positions:
+                                values[index] = json.dumps(values[index])
+                            copy.write_row(values)
+                    cursor.execute(f"INSERT INTO accounting_documents (id, {names}) SELECT gen_random_uuid(), "
+                                   f"{names} FROM raw_stage ON CONFLICT (connection_id, kind, platform_id) "
+                                   f"DO UPDATE SET {updates}")
                 conn.commit()
 
     return timed(run)
@@ -132,13 +161,14 @@ def measure(documents: int) -> dict[str, float]:
         sessions = get_sessionmaker()
         with sessions() as session:
             connection = _connection(session)
-            baseline = peak_rss_mb()
             provider = InstantProvider(documents)
+            provider.prebuild(DocumentKind.PAYABLE)
+            baseline = peak_rss_mb()
             now = datetime.now(UTC)
             seconds = timed(lambda: pull_documents(session, connection, provider, DocumentKind.PAYABLE,
-                                                   now=now, on_page=lambda: None))
+                                                   now=now, lag_seconds=0.0, checkpoint=lambda: None))
             peak = peak_rss_mb()
-            raw_seconds = _raw_upsert(url, connection.id, connection.organization_id, documents)
+            raw_seconds = _raw_copy_upsert(url, connection.id, connection.organization_id, documents)
     return {
         "documents": documents,
         "engine_docs_per_s": documents / seconds,
@@ -149,31 +179,45 @@ def measure(documents: int) -> dict[str, float]:
     }
 
 
+SIZES = (1_000, 10_000, 100_000)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--documents", type=int, help="measure one size in this process and print JSON")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per size; medians are printed")
+    parser.add_argument("--quick", action="store_true", help="one round of the smaller sizes (the largest keeps its rounds)")
     args = parser.parse_args()
     if args.documents:
         print(json.dumps(measure(args.documents)))
         return
-    parser_rounds = args.rounds
     results = []
-    for size in (10_000, 100_000):
+    for size in SIZES:
         rounds = []
-        for _ in range(parser_rounds):
+        for _ in range(1 if args.quick and size < SIZES[-1] else args.rounds):
             output = subprocess.run([sys.executable, "-m", "bench.pull_bench", "--documents", str(size)],
                                     check=True, capture_output=True, text=True).stdout
             rounds.append(json.loads(output.strip().splitlines()[-1]))
         results.append({key: statistics.median(r[key] for r in rounds) for key in rounds[0]})
-    print(f"medians of {parser_rounds} rounds, each in a fresh process")
-    print(f"{'documents':>10} {'booksync docs/s':>16} {'raw upsert docs/s':>18} {'booksync/raw':>13} {'peak RSS MB':>12}")
+    print(f"medians of {args.rounds} rounds{' (1 below the largest size)' if args.quick else ''}, each in a fresh process")
+    print(f"{'documents':>10} {'booksync docs/s':>16} {'raw COPY docs/s':>16} {'booksync/raw':>13} "
+          f"{'us/doc':>7} {'peak RSS MB':>12}")
     for r in results:
-        print(f"{r['documents']:>10,} {r['engine_docs_per_s']:>16,.0f} {r['raw_docs_per_s']:>18,.0f} "
-              f"{r['engine_to_raw_ratio']:>13.2f} {r['peak_rss_mb']:>12.1f}")
-    growth = results[1]["peak_rss_mb"] - results[0]["peak_rss_mb"]
-    print(f"peak memory growth from 10,000 to 100,000 documents: {growth:.1f} MB (target < 50 MB)")
-    print(f"throughput at 100,000: {results[1]['engine_docs_per_s']:,.0f} documents/s (target >= 20,000)")
+        print(f"{r['documents']:>10,} {r['engine_docs_per_s']:>16,.0f} {r['raw_docs_per_s']:>16,.0f} "
+              f"{r['engine_to_raw_ratio']:>13.2f} {1e6 / r['engine_docs_per_s']:>7.1f} {r['peak_rss_mb']:>12.1f}")
+    by_size = {int(r["documents"]): r for r in results}
+    largest = by_size[SIZES[-1]]
+    growth = largest["rss_growth_during_pull_mb"] - by_size[10_000]["rss_growth_during_pull_mb"]
+    figures = [
+        Figure("pull", f"{SIZES[-1]:,} documents stored", largest["engine_docs_per_s"], "docs/s",
+               baseline=largest["raw_docs_per_s"], baseline_name="raw COPY + one upsert a page",
+               target=">= 0.8x", target_value=0.8),
+        Figure("pull", "peak RSS growth 10k -> 100k documents", growth, "MB", better="lower",
+               target="< 50 MB", target_value=50, target_on="value"),
+    ]
+    figures += [Figure("growth", f"pull, {size:,} documents", 1000 / by_size[size]["engine_docs_per_s"], "ms/doc",
+                       better="lower", note="flat means linear total cost") for size in SIZES]
+    emit(*figures)
 
 
 if __name__ == "__main__":

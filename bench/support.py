@@ -1,18 +1,23 @@
-"""Shared set-up for benchmarks: a throwaway PostgreSQL database and timing helpers."""
+"""Shared set-up for benchmarks: a throwaway PostgreSQL database, a served app, timing helpers."""
 
 from __future__ import annotations
 
 import os
 import resource
+import socket
 import statistics
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
+import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ADMIN_URL = os.environ.get("BOOKSYNC_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
@@ -53,3 +58,32 @@ def timed(fn: Callable[[], object]) -> float:
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def served(args: list[str], env: dict[str, str], port: int) -> Iterator[str]:
+    """A uvicorn process (the API's ``booksync api``, or the floor app) on ``port``, until the block ends."""
+    process = subprocess.Popen(args, cwd=PROJECT_ROOT, env={**env, "BOOKSYNC_LOG_LEVEL": "WARNING"},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"{args[0]} did not start")
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(20)

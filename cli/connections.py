@@ -10,7 +10,7 @@ from cli.database import require
 from cli.enqueue import Outcome, TimeoutOption, WaitOption, follow, not_finished_message, require_broker, send
 from cli.options import ConnectionArgument, ConnectionStatusChoice, OrganizationOption
 from cli.output import (
-    EXIT_FAILED, JsonOption, fail, format_fields, format_table, note, print_json, print_object, print_rows,
+    EXIT_FAILED, EXIT_USAGE, JsonOption, fail, format_fields, format_table, note, print_json, print_object, print_rows,
 )
 
 if TYPE_CHECKING:
@@ -103,10 +103,29 @@ def show_connection(connection_id: ConnectionArgument, as_json: JsonOption = Fal
             lease_expires_at=connection.lease_expires_at,
             cursors=connection.cursors,
             synced_records={status: counts.get(status, 0) for status in ("pending", "done", "error")},
+            books=connection.books_id,
+            defaults=connection.push_defaults.stored(),
         )
+        budget = _rate_limit_budget(connection)
+        if budget is not None:
+            row["rate_limit"] = budget
     fields = dict(row)
     fields["errors"] = [e.get("message", e) if isinstance(e, dict) else e for e in row["errors"]]
     print_object(row, as_json=as_json, fields=fields)
+
+
+def _rate_limit_budget(connection: AccountingConnection) -> dict[str, Any] | None:
+    """The connection's call budget as the shared limiter last saw it (providers with limits only)."""
+    from providers.registry import UnknownPlatformError, provider_class
+
+    try:
+        budget = provider_class(connection.platform).rate_limit_budget(connection.settings or {})
+    except UnknownPlatformError:
+        return None
+    if not budget:
+        return None
+    shown = ("day_remaining", "minute_remaining", "as_of", "in_flight", "blocked_until")
+    return {name: budget.get(name) for name in shown if budget.get(name) is not None} or None
 
 
 def _print_sync_outcome(outcome: Outcome) -> None:
@@ -136,6 +155,10 @@ def _print_sync_outcome(outcome: Outcome) -> None:
 
 def sync(
     connection_id: ConnectionArgument,
+    full_reconcile: Annotated[bool, typer.Option(
+        "--full-reconcile",
+        help="Also list every document id in the accounting system, to find what was deleted there now.",
+    )] = False,
     wait: WaitOption = False,
     timeout: TimeoutOption = 600.0,
     as_json: JsonOption = False,
@@ -152,7 +175,8 @@ def sync(
         connection = require(session, AccountingConnection, connection_id, "connection")
         if connection.status == ConnectionStatus.DISCONNECTED:
             fail(f"connection {connection_id} is disconnected; there is nothing to sync")
-    result = send("tasks.sync_connection", [str(connection_id), "manual"])
+    args: list[Any] = [str(connection_id), "manual", True] if full_reconcile else [str(connection_id), "manual"]
+    result = send("tasks.sync_connection", args)
     if not wait:
         _print_enqueued("tasks.sync_connection", result.id, {"connection_id": str(connection_id)}, as_json)
         return
@@ -182,10 +206,12 @@ def disconnect(
     Its synced records stay readable.
     """
     from models import AccountingConnection, ConnectionStatus, session_scope
+    from webhooks import emit
 
     require_broker()
     with session_scope() as session:
         connection = require(session, AccountingConnection, connection_id, "connection")
+        emit(connection, session)
         connection.status = ConnectionStatus.DISCONNECTED.value
     result = send("tasks.disconnect_connection", [str(connection_id)])
     if not wait:
@@ -209,3 +235,121 @@ def _print_enqueued(task: str, task_id: str, about: dict[str, Any], as_json: boo
     else:
         subject = ", ".join(f"{k} {v}" for k, v in about.items())
         typer.echo(f"enqueued {task}[{task_id}] ({subject})")
+
+
+@app.command("update-credentials")
+def update_credentials(
+    connection_id: ConnectionArgument,
+    credentials_file: Annotated[typer.FileText, typer.Option(
+        "--credentials-file", help="A JSON object of the new credentials (tryton: username, password); - reads stdin.",
+    )],
+    settings_json: Annotated[str | None, typer.Option(
+        "--settings", help="A JSON object of settings to change at the same time, e.g. '{\"url\": \"https://...\"}'.",
+    )] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Give a connected or deauthorized connection new credentials, checked by a test call first.
+
+    They must reach the same books; the connection keeps its synced records and is connected again.
+    Credentials are read from a file (or stdin), never from the command line, so they stay out of
+    shell history and process listings.
+    """
+    import json
+
+    from models import get_sessionmaker
+    from providers.errors import AuthenticationError, ProviderError, RetryableError
+    from tasks.engine.reconnect import CannotReplace, replace_credentials
+
+    def _object(text: str, what: str) -> dict[str, Any]:
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            fail(f"{what} is not JSON: {exc}", EXIT_USAGE)
+        if not isinstance(value, dict):
+            fail(f"{what} must be a JSON object", EXIT_USAGE)
+        return value
+
+    credentials = _object(credentials_file.read(), "the credentials file")
+    settings = _object(settings_json, "--settings") if settings_json else {}
+    try:
+        connection = replace_credentials(get_sessionmaker(), connection_id, credentials, settings)
+    except CannotReplace as exc:
+        fail(exc.message)
+    except AuthenticationError as exc:
+        fail(f"the accounting system refused the credentials: {exc.message}")
+    except RetryableError as exc:
+        fail(f"could not reach the accounting system: {exc.message}; try again later")
+    except ProviderError as exc:
+        fail(f"the accounting system answered with an error: {exc.message}")
+    if as_json:
+        print_json(connection_row(connection))
+    else:
+        typer.echo(f"connection {connection.id} has new credentials and is {connection.status}")
+
+
+
+@app.command("defaults")
+def defaults(
+    connection_id: ConnectionArgument,
+    payment_account: Annotated[str | None, typer.Option(
+        "--payment-account", metavar="LEDGER_ACCOUNT_ID",
+        help="The ledger account payments are pushed to (booksync's id, GET /ledger-accounts); none clears it.",
+    )] = None,
+    product_account: Annotated[str | None, typer.Option(
+        "--product-account", metavar="LEDGER_ACCOUNT_ID",
+        help="The ledger account products without their own are sold with; none clears it.",
+    )] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show, or change, what the connection's pushes default to (the same as PATCH
+    /accounting-connections/{id}/defaults): needs no credentials, makes no call to the accounting system, and
+    applies to the next push."""
+    import uuid
+
+    from models import AccountingConnection, ConnectionStatus, LedgerAccount, session_scope
+    from tasks.engine.defaults import DefaultsError, change_defaults
+
+    changes: dict[str, uuid.UUID | None] = {}
+    for name, value in (("payment_ledger_account_id", payment_account), ("product_ledger_account_id", product_account)):
+        if value is None:
+            continue
+        if value.lower() == "none":
+            changes[name] = None
+            continue
+        try:
+            changes[name] = uuid.UUID(value)
+        except ValueError:
+            fail(f"{value!r} is not a ledger account id (a UUID, or none)", EXIT_USAGE)
+    with session_scope() as session:
+        connection = require(session, AccountingConnection, connection_id, "connection")
+        if changes:
+            if connection.status == ConnectionStatus.DISCONNECTED:
+                fail(f"connection {connection_id} is disconnected; its defaults no longer apply")
+            try:
+                current = change_defaults(session, connection, changes)
+            except DefaultsError as exc:
+                fail(f"{exc.field}: {exc.message}")
+        else:
+            current = connection.push_defaults
+        shown: dict[str, Any] = {}
+        for name in ("payment_ledger_account_id", "product_ledger_account_id"):
+            account_id = getattr(current, name)
+            account = session.get(LedgerAccount, account_id) if account_id is not None else None
+            shown[name] = None if account_id is None else {
+                "id": str(account_id), "name": account.name if account else None,
+                "nominal_code": account.nominal_code if account else None,
+            }
+    if as_json:
+        print_json(shown)
+        return
+    typer.echo(format_fields({
+        "payments go to": _account_text(shown["payment_ledger_account_id"], "the accounting system's default"),
+        "products sell on": _account_text(shown["product_ledger_account_id"], "the accounting system's default"),
+    }))
+
+
+def _account_text(account: dict[str, Any] | None, otherwise: str) -> str:
+    if account is None:
+        return f"(not set: {otherwise})"
+    code = f"{account['nominal_code']} " if account.get("nominal_code") else ""
+    return f"{account['id']} ({code}{account['name']})"

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli import api_keys, connections, organizations, records, tax_rates
+from cli import api_keys, connections, organizations, records, tax_rates, webhooks
 from cli.errors import run
 from cli.output import fail
 from cli.serve import api
@@ -22,7 +22,8 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
-documents_app = typer.Typer(help="The platform's documents (counterparts, bills, invoices).", no_args_is_help=True)
+documents_app = typer.Typer(help="The platform's documents (counterparts, bills, invoices, products, payment records).",
+                            no_args_is_help=True)
 
 app.add_typer(connections.app, name="connections")
 app.command("sync")(connections.sync)
@@ -32,6 +33,7 @@ app.command("push")(records.push)
 app.add_typer(tax_rates.app, name="tax-rates")
 app.add_typer(api_keys.app, name="api-keys")
 app.add_typer(organizations.app, name="organizations")
+app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(documents_app, name="documents")
 app.add_typer(db_app, name="db")
 app.command("api")(api)
@@ -81,10 +83,14 @@ def documents_import(
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Load counterparts, payables and receivables (JSON lines) through the API's validation.
+    """Load counterparts, payables, receivables, products and payment records (JSON lines) through the API's
+    validation.
 
-    Each line is checked on its own: refused lines are reported with their line number and why, the
-    rest is loaded. Exit status 1 when any line was refused.
+    Each line is {"type": "counterpart"|"payable"|"receivable"|"product"|"payment_record", "organization_id",
+    "id", <the PUT body's fields>}; a payment deleted on the platform is its line again with "status":
+    "deleted". Each line is checked on its own: refused lines are reported with their line number and why, the
+    rest is loaded (in file order: a payment after the document it settles). Exit status 1 when any line was
+    refused.
     """
     from cli.documents import import_documents
 
@@ -94,13 +100,18 @@ def documents_import(
 @app.command("demo")
 def demo(
     keep_running: Annotated[
-        bool, typer.Option("--keep-running", help="Leave the Tryton sandbox, worker and beat running at the end.")
+        bool, typer.Option("--keep-running", help="Leave the accounting system, worker and beat running at the end.")
     ] = False,
+    platform: Annotated[
+        str, typer.Option("--platform", help="Sync with: tryton (a real Tryton server), xero (the local Xero) or "
+                                             "quickbooks_online (the local QuickBooks Online); the cloud ones are "
+                                             "connected through their OAuth flow, the demo clicking Allow.")
+    ] = "tryton",
 ) -> None:
-    """Run a real sync end to end on the embedded default (Tryton sandbox, SQLite, filesystem broker)."""
+    """Run a real sync end to end on the embedded default (a local accounting system, SQLite, filesystem broker)."""
     from cli.demo import run as run_demo
 
-    status = run_demo(keep_running=keep_running)
+    status = run_demo(keep_running=keep_running, platform=platform)
     if isinstance(status, int) and status:
         raise typer.Exit(status)
 

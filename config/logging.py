@@ -98,8 +98,14 @@ def _use_json(log_format: str, stream: Any) -> bool:
 _configured = False
 
 
-def configure_logging(log_format: str | None = None, level: str | None = None, *, force: bool = False) -> None:
-    """Set up structlog and route the standard library's logging through it."""
+def configure_logging(
+    log_format: str | None = None, level: str | None = None, *, force: bool = False, cache: bool = True
+) -> None:
+    """Set up structlog and route the standard library's logging through it.
+
+    ``cache`` binds each logger to this configuration on its first use (fast; a process configures
+    once). Tests pass ``cache=False``: a cached logger would ignore their later ``capture_logs``.
+    """
     global _configured
     if _configured and not force:
         return
@@ -119,7 +125,7 @@ def configure_logging(log_format: str | None = None, level: str | None = None, *
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=cache,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
@@ -133,6 +139,14 @@ def configure_logging(log_format: str | None = None, level: str | None = None, *
     for noisy in ("httpx", "httpcore", "kombu", "amqp"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     _configured = True
+
+
+def reset_logging() -> None:
+    """Back to structlog's defaults (tests, after configuring it)."""
+    global _configured
+    structlog.reset_defaults()
+    logging.getLogger().handlers[:] = []
+    _configured = False
 
 
 def bind(**values: Any) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -130,3 +130,32 @@ class Credentials(Mapping[str, Any]):
             value for key, value in self._values.items()
             if key not in IDENTIFYING_KEYS and isinstance(value, str) and len(value) >= 4
         ]
+
+
+SCRUBBED = "***"
+
+
+def scrub(value: Any, secrets: Iterable[str]) -> Any:
+    """``value`` (text, or lists/dicts of it) with every secret replaced by ``***``.
+
+    For text that came from elsewhere (a provider's error message may echo the password it was sent)
+    before it is stored, logged or returned. Longer secrets are replaced first, so a secret containing
+    another is not half-revealed.
+    """
+    ordered = sorted({s for s in secrets if isinstance(s, str) and len(s) >= 3}, key=len, reverse=True)
+    if not ordered:
+        return value
+    return _scrub(value, ordered)
+
+
+def _scrub(value: Any, secrets: list[str]) -> Any:
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret in value:
+                value = value.replace(secret, SCRUBBED)
+        return value
+    if isinstance(value, Mapping):
+        return {key: _scrub(item, secrets) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrub(item, secrets) for item in value]
+    return value

@@ -3,7 +3,7 @@
 from models.accounting import AccountingDocument, AccountingTaxRate, LedgerAccount
 from models.api_key import ApiKey
 from models.base import Base, utcnow
-from models.connection import ACTIVE_STATUSES, AccountingConnection, ConnectionStatus
+from models.connection import ACTIVE_STATUSES, AccountingConnection, ConnectionStatus, PushDefaults
 from models.db import get_engine, get_sessionmaker, reset_engine, session_scope
 from models.documents import (
     PAYABLE_PUSHABLE,
@@ -19,7 +19,9 @@ from models.documents import (
     ReceivableStatus,
 )
 from models.organization import Organization
+from models.payments import PaymentRecord, PaymentRecordStatus, Product, ProductKind
 from models.synced_record import AccountingSyncedRecord, ObjectType, SyncStatus
+from models.webhooks import DeliveryStatus, OutboxEvent, SubscriptionStatus, WebhookDelivery, WebhookSubscription
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -35,16 +37,26 @@ __all__ = [
     "Base",
     "ConnectionStatus",
     "Counterpart",
+    "DeliveryStatus",
     "LedgerAccount",
     "ObjectType",
     "Organization",
+    "OutboxEvent",
+    "Product",
+    "ProductKind",
+    "PushDefaults",
     "Payable",
+    "PaymentRecord",
+    "PaymentRecordStatus",
     "PayableLineItem",
     "PayableStatus",
     "Receivable",
     "ReceivableLineItem",
     "ReceivableStatus",
+    "SubscriptionStatus",
     "SyncStatus",
+    "WebhookDelivery",
+    "WebhookSubscription",
     "get_engine",
     "get_sessionmaker",
     "reset_engine",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, TimestampMixin, new_id
@@ -17,7 +18,7 @@ class AccountingTaxRate(TimestampMixin, Base):
 
     __tablename__ = "accounting_tax_rates"
     __table_args__ = (
-        UniqueConstraint("connection_id", "platform_id"),
+        UniqueConstraint("organization_id", "books_id", "platform_id"),
         Index("ix_accounting_tax_rates_org_external_name", "organization_id", "is_external", "name", "id"),
     )
 
@@ -26,6 +27,8 @@ class AccountingTaxRate(TimestampMixin, Base):
     connection_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("accounting_connections.id", ondelete="CASCADE")
     )
+    #: The books an external rate was pulled from; its id stays the same across reconnects to them.
+    books_id: Mapped[str | None] = mapped_column(String(255))
     is_external: Mapped[bool] = mapped_column(default=False)
     platform_id: Mapped[str | None] = mapped_column(String(128))
     name: Mapped[str] = mapped_column(String(255))
@@ -39,7 +42,7 @@ class AccountingTaxRate(TimestampMixin, Base):
 class LedgerAccount(TimestampMixin, Base):
     __tablename__ = "ledger_accounts"
     __table_args__ = (
-        UniqueConstraint("connection_id", "platform_id"),
+        UniqueConstraint("organization_id", "books_id", "platform_id"),
         Index("ix_ledger_accounts_org_name", "organization_id", "name", "id"),
     )
 
@@ -48,6 +51,7 @@ class LedgerAccount(TimestampMixin, Base):
     connection_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("accounting_connections.id", ondelete="CASCADE")
     )
+    books_id: Mapped[str] = mapped_column(String(255))
     platform_id: Mapped[str] = mapped_column(String(128))
     name: Mapped[str] = mapped_column(String(255))
     nominal_code: Mapped[str | None] = mapped_column(String(64))
@@ -89,6 +93,7 @@ class AccountingDocument(TimestampMixin, Base):
     tax_amount: Mapped[int | None] = mapped_column(BigInteger)
     total_amount: Mapped[int | None] = mapped_column(BigInteger)
     amount_due: Mapped[int | None] = mapped_column(BigInteger)
+    currency_rate: Mapped[Decimal | None] = mapped_column(Numeric(24, 12))
     status: Mapped[str | None] = mapped_column(String(32))
     issue_date: Mapped[date | None]
     due_date: Mapped[date | None]

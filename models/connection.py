@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,23 @@ class ConnectionStatus(enum.StrEnum):
     DEAUTHORIZED = "deauthorized"
 
 
+@dataclass(frozen=True, slots=True)
+class PushDefaults:
+    """The organization's choices for what a connection pushes, as booksync's ledger account ids
+    (``GET /ledger-accounts``): where payments are pushed to, and the account of products without their own."""
+
+    payment_ledger_account_id: uuid.UUID | None = None
+    product_ledger_account_id: uuid.UUID | None = None
+
+    @classmethod
+    def from_stored(cls, stored: dict[str, Any] | None) -> PushDefaults:
+        stored = stored or {}
+        return cls(**{name: uuid.UUID(str(stored[name])) for name in cls.__dataclass_fields__ if stored.get(name)})
+
+    def stored(self) -> dict[str, Any]:
+        return {name: str(value) for name in self.__dataclass_fields__ if (value := getattr(self, name)) is not None}
+
+
 ACTIVE_STATUSES = (ConnectionStatus.PENDING_AUTH, ConnectionStatus.CONNECTED, ConnectionStatus.DEAUTHORIZED)
 
 
@@ -26,6 +44,11 @@ class AccountingConnection(TimestampMixin, Base):
 
     ``settings`` holds what is not secret (server URL, database, whether to post); ``credentials`` is
     encrypted at rest. ``cursors`` maps an object type to the provider's opaque pull cursor.
+    ``books_id`` names the books the connection reaches (``ConnectionCheck.books_id``); synced records
+    belong to the books, so a later connection to the same books carries on where this one stopped.
+    The sync lease is short and renewed by a heartbeat; the refresh lease makes one worker at a time
+    refresh OAuth tokens. ``oauth_state_hash`` is the hash of the one ``state`` a pending consent may
+    come back with (single use).
     """
 
     __tablename__ = "accounting_connections"
@@ -38,11 +61,14 @@ class AccountingConnection(TimestampMixin, Base):
             sqlite_where=text("status <> 'disconnected'"),
         ),
         Index("ix_accounting_connections_due", "status", "next_sync_at"),
+        Index("ix_accounting_connections_lease", "lease_expires_at"),
+        Index("ix_accounting_connections_books", "organization_id", "books_id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     platform: Mapped[str] = mapped_column(String(64))
+    books_id: Mapped[str | None] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(32), default=ConnectionStatus.PENDING_AUTH.value)
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     credentials: Mapped[dict[str, Any] | None] = mapped_column(EncryptedJSON())
@@ -50,11 +76,27 @@ class AccountingConnection(TimestampMixin, Base):
     business_info: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     last_pull: Mapped[datetime | None]
     last_sync_started_at: Mapped[datetime | None]
+    last_sync_finished_at: Mapped[datetime | None]
     connected_at: Mapped[datetime | None]
     next_sync_at: Mapped[datetime | None]
     backfill: Mapped[bool] = mapped_column(default=False)
     lease_holder: Mapped[str | None] = mapped_column(String(255))
     lease_expires_at: Mapped[datetime | None]
+    refresh_lease_holder: Mapped[str | None] = mapped_column(String(255))
+    refresh_lease_expires_at: Mapped[datetime | None]
+    oauth_state_hash: Mapped[str | None] = mapped_column(String(64))
+    pending_tenants: Mapped[list[Any] | None] = mapped_column(default=None)
     cursors: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: The organization's defaults for what it pushes (``PushDefaults``): booksync's ledger account ids.
+    defaults: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     sync_count: Mapped[int] = mapped_column(Integer, default=0)
     retry_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    @property
+    def push_defaults(self) -> PushDefaults:
+        return PushDefaults.from_stored(self.defaults)
+
+    @property
+    def books(self) -> str:
+        """The books this connection's records belong to; a connection never checked has its own."""
+        return self.books_id or f"connection:{self.id}"

@@ -95,6 +95,11 @@ class _LineItemColumns:
     accounting_tax_rate_id: Mapped[uuid.UUID | None]
     ledger_account_id: Mapped[str | None] = mapped_column(String(128))
 
+    @declared_attr
+    def product_id(cls) -> Mapped[uuid.UUID | None]:
+        """The product the line sells (``PUT /products/{id}``), pushed before the document."""
+        return mapped_column(ForeignKey("products.id"))
+
 
 class Payable(_DocumentColumns, Base):
     """A bill the organization received."""

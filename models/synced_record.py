@@ -34,15 +34,21 @@ class AccountingSyncedRecord(TimestampMixin, Base):
     retried push finds what an earlier attempt created instead of creating it again.
     ``content_hash`` is of what was last pushed: a changed document is pushed again, an unchanged one
     is not.
+
+    A record belongs to the organization's *books* (``books_id``), not to one connection: a new
+    connection to the same books finds it, and ``connection_id`` follows the connection that last
+    pushed it. ``push_started_at`` is set (committed) before a push call and cleared when its outcome
+    is known, so a record found with it set was interrupted mid-call and is looked up before being
+    created again; ``push_failures`` counts attempts in a row that ended without an outcome.
     """
 
     __tablename__ = "accounting_synced_records"
     __table_args__ = (
-        UniqueConstraint("connection_id", "object_type", "object_id"),
+        UniqueConstraint("organization_id", "books_id", "object_type", "object_id"),
         Index("ix_synced_records_list_created", "organization_id", "object_type", "created_at", "id"),
         Index("ix_synced_records_list_updated", "organization_id", "object_type", "updated_at", "id"),
         Index("ix_synced_records_connection_status", "connection_id", "sync_status"),
-        Index("ix_synced_records_platform_object", "connection_id", "object_type", "platform_object_id"),
+        Index("ix_synced_records_platform_object", "organization_id", "books_id", "object_type", "platform_object_id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
@@ -53,6 +59,7 @@ class AccountingSyncedRecord(TimestampMixin, Base):
     object_type: Mapped[str] = mapped_column(String(32))
     object_id: Mapped[uuid.UUID]
     object_updated_at: Mapped[datetime | None]
+    books_id: Mapped[str] = mapped_column(String(255))
     platform: Mapped[str] = mapped_column(String(64))
     platform_object_id: Mapped[str | None] = mapped_column(String(128))
     platform_updated_at: Mapped[datetime | None]
@@ -62,5 +69,7 @@ class AccountingSyncedRecord(TimestampMixin, Base):
     last_pulled_at: Mapped[datetime | None]
     last_pushed_at: Mapped[datetime | None]
     push_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    push_failures: Mapped[int] = mapped_column(Integer, default=0)
+    push_started_at: Mapped[datetime | None]
     idempotency_key: Mapped[str] = mapped_column(String(64), default=lambda: uuid.uuid4().hex)
     content_hash: Mapped[str | None] = mapped_column(String(64))

@@ -58,3 +58,35 @@ class NotFoundError(ProviderError):
     """The object does not exist in the accounting system (or no longer does)."""
 
     kind = "not_found"
+
+
+class RateLimited(RetryableError):
+    """A call would pass the provider's rate limit and the wait is too long to sleep through.
+
+    The sync stops at a clean point (what was pushed stays recorded) and is rescheduled for
+    ``retry_after``, when the budget returns; it is not an outage and costs no record an attempt.
+    """
+
+    kind = "rate_limited"
+
+
+class Unreachable(RetryableError):
+    """No answer came back: the connection was refused, timed out or dropped. The message says which,
+    for the sync log; answers to tenants say only that the server could not be reached (telling a
+    refused connection from a dropped one would tell them which ports are open)."""
+
+
+class MalformedAnswer(RetryableError):
+    """The accounting system answered, but with data of a shape booksync cannot read (a list where an
+    object belongs, a missing field, a null). Retried like an outage, since a proxy's error page or a
+    server mid-upgrade answers like this; after the retries the connection shows the message."""
+
+    kind = "malformed_answer"
+
+
+class NotReadyError(DataError):
+    """The object cannot go *yet*, for a reason in the accounting system that is expected to pass (a payment
+    for an invoice that is still a draft there: Tryton and Xero pay only posted invoices). The engine keeps
+    the record ``pending`` with this message and tries again at the next sync; it costs no attempt."""
+
+    kind = "waiting"

@@ -12,7 +12,7 @@ P = TypeVar("P", bound=type[AccountingProvider])
 
 _registry: dict[str, type[AccountingProvider]] = {}
 
-BUILTIN_MODULES = ("providers.tryton",)
+BUILTIN_MODULES = ("providers.tryton", "providers.xero", "providers.quickbooks")
 
 
 class UnknownPlatformError(LookupError):
@@ -39,10 +39,11 @@ def provider_class(platform: str) -> type[AccountingProvider]:
         return _registry[platform]
     except KeyError:
         raise UnknownPlatformError(
-            f"unknown platform {platform!r}; known: {', '.join(sorted(_registry)) or 'none'}"
+            f"unknown platform {platform!r}; known: {', '.join(platforms()) or 'none'}"
         ) from None
 
 
 def platforms() -> list[str]:
+    """The platforms a connection can be made to (stand-ins registered by tests are not listed)."""
     load_builtin()
-    return sorted(_registry)
+    return sorted(name for name, cls in _registry.items() if cls.listed)

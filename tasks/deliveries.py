@@ -7,7 +7,9 @@ forever. The count is kept per (task id, retry number) because Celery's own retr
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
+from typing import Any
 
 from config import get_settings
 
@@ -20,14 +22,26 @@ def count_delivery(task_id: str, retries: int) -> int:
     key = f"booksync:deliveries:{task_id}:{retries}"
     if settings.uses_filesystem_broker:
         return _count_in_file(settings.home / "deliveries", key)
-    import redis
-
-    client = redis.Redis.from_url(settings.resolved_broker_url, socket_timeout=5)
+    client = _redis(settings.resolved_broker_url)
     with client.pipeline() as pipe:
         pipe.incr(key)
         pipe.expire(key, TTL_SECONDS)
         count, _ = pipe.execute()
     return int(count)
+
+
+_clients: dict[tuple[int, str], Any] = {}
+
+
+def _redis(url: str) -> Any:
+    """One client (and connection pool) per process: a new one per task cost a connection setup, 2 ms."""
+    import redis
+
+    key = (os.getpid(), url)
+    if key not in _clients:
+        _clients.clear()  # a forked child must not use its parent's connections
+        _clients[key] = redis.Redis.from_url(url, socket_timeout=5)
+    return _clients[key]
 
 
 def _count_in_file(folder: Path, key: str) -> int:

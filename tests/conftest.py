@@ -5,14 +5,19 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from tests.support.databases import empty_all_tables, fresh_postgres_database, migrated_engine, sqlite_url
-from tests.support.env import booksync_env, reset_caches
+from tests.support.env import TEST_ALLOWED_ADDRESSES, booksync_env, reset_caches
 from tests.support.services import REDIS_TEST_DB, REDIS_URL_BASE, require_postgres, require_redis
+# One local Xero and one local QuickBooks for the session (each started on first use); the lines saying what
+# they validated are summed at the end (tests/support/report.py).
+from tests.conftest_quickbooks import quickbooks_raw, quickbooks_sandbox  # noqa: F401
+from tests.conftest_xero import xero_raw, xero_sandbox  # noqa: F401
 
 BACKENDS = ("sqlite", "postgresql")
 
@@ -22,6 +27,8 @@ for _key in [k for k in os.environ if k.startswith("BOOKSYNC_") and not k.starts
 # The test process publishes tasks to the test Redis database (the `redis_url` fixture checks it is up).
 TEST_BROKER_URL = f"{REDIS_URL_BASE}/{REDIS_TEST_DB}"
 os.environ["BOOKSYNC_BROKER_URL"] = TEST_BROKER_URL
+# Every server the tests run is on loopback; production allows public addresses only (tests/faults/test_ssrf.py).
+os.environ["BOOKSYNC_PROVIDER_ALLOWED_ADDRESSES"] = TEST_ALLOWED_ADDRESSES
 
 
 @pytest.fixture(scope="session")
@@ -99,3 +106,30 @@ def redis_url() -> str:
     url = require_redis()
     redis.Redis.from_url(url).flushdb()
     return url
+
+
+# -- what the run reports at its end, summed over pytest-xdist's worker processes ----------------
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from tests.support import report
+
+    if not hasattr(config, "workerinput"):  # the controlling process (or a run without workers)
+        report.start()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    from tests.support import report
+
+    report.save()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    import tests.api.test_schemathesis  # noqa: F401  (each registers its line)
+    import tests.conftest_quickbooks  # noqa: F401
+    import tests.conftest_xero  # noqa: F401
+    import tests.faults.tally  # noqa: F401
+    from tests.support import report
+
+    for text in report.lines():
+        terminalreporter.write_line(text)

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from deploy.tryton.sandbox import SandboxError, SandboxInfo, cached_template, start_sandbox, stop_sandbox
+from sandboxes.tryton.sandbox import SandboxError, SandboxInfo, cached_template, start_sandbox, stop_sandbox
 
 
 def _decode(obj: dict[str, Any]) -> Any:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from kombu import Exchange, Queue
+
 from config.settings import Settings
 
 #: The longest countdown a retry may ask for; the visibility timeout is set above it.
 MAX_COUNTDOWN_SECONDS = 3600
-SCHEDULE_INTERVAL_SECONDS = 60.0
 DEFAULT_QUEUE = "booksync"
+#: Webhook deliveries have a queue of their own: workers can be given to them (``-Q booksync.webhooks``)
+#: or kept from them (``-Q booksync``), and a worker taking both takes them in turn with syncs.
+WEBHOOK_QUEUE = "booksync.webhooks"
+WEBHOOK_TASKS = ("tasks.deliver_webhook", "tasks.sweep_webhooks")
 
 
 def filesystem_transport_options(settings: Settings) -> dict[str, Any]:
@@ -49,6 +54,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "result_expires": 86_400,
         "result_extended": True,
         "task_default_queue": DEFAULT_QUEUE,
+        "task_queues": tuple(Queue(name, Exchange(name), routing_key=name) for name in (DEFAULT_QUEUE, WEBHOOK_QUEUE)),
+        "task_routes": {name: {"queue": WEBHOOK_QUEUE} for name in WEBHOOK_TASKS},
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "task_acks_on_failure_or_timeout": True,
@@ -59,7 +66,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_send_task_events": True,
         "worker_prefetch_multiplier": 1,
         "worker_max_tasks_per_child": settings.worker_max_tasks_per_child,
-        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        # A sync keeps running when the broker connection drops (its work is in the database and the
+        # accounting system, not in the broker); cancelling it would only throw that work away. A second
+        # delivery of its message later is harmless under the lease. (Celery issues #7185, #9250.)
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
         "worker_soft_shutdown_timeout": 60.0,
         "worker_enable_soft_shutdown_on_idle": True,
         "worker_hijack_root_logger": False,
@@ -69,9 +79,14 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "beat_schedule": {
             "schedule-due-syncs": {
                 "task": "tasks.schedule_due_syncs",
-                "schedule": SCHEDULE_INTERVAL_SECONDS,
-                "options": {"expires": SCHEDULE_INTERVAL_SECONDS * 2},
-            }
+                "schedule": settings.schedule_interval_seconds,
+                "options": {"expires": settings.schedule_interval_seconds * 2},
+            },
+            "sweep-webhooks": {
+                "task": "tasks.sweep_webhooks",
+                "schedule": settings.webhook_sweep_seconds,
+                "options": {"expires": settings.webhook_sweep_seconds * 2},
+            },
         },
         "beat_schedule_filename": str((settings.home / "celerybeat-schedule").resolve()),
     }

@@ -523,6 +523,95 @@ class QueueDepthCollector(Collector):
         yield from (up, depth, unacked)
 
 
+# -- webhooks -------------------------------------------------------------------------------------
+
+WEBHOOK_DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+@dataclass(frozen=True)
+class WebhookMetrics:
+    deliveries: Counter
+    delivery_duration: Histogram
+
+
+@functools.cache
+def webhook_metrics() -> WebhookMetrics:
+    return WebhookMetrics(
+        deliveries=Counter(
+            "booksync_webhook_deliveries",
+            "Webhook delivery attempts by outcome: delivered, retrying (it failed and goes again), failed (given up "
+            "after the retry window), skipped (not due, in flight, or waiting for an earlier event of its object).",
+            ["outcome"],
+        ),
+        delivery_duration=Histogram(
+            "booksync_webhook_delivery_seconds", "How long receivers took to answer a delivery (or to fail to).",
+            buckets=WEBHOOK_DURATION_BUCKETS,
+        ),
+    )
+
+
+def record_webhook_delivery(outcome: str, duration_ms: int | None) -> None:
+    """Count one run of ``tasks.deliver_webhook`` (in workers only; never fails the task)."""
+    if not runtime.enabled:
+        return
+    try:
+        metrics = webhook_metrics()
+        metrics.deliveries.labels(outcome=outcome).inc()
+        if duration_ms is not None:
+            metrics.delivery_duration.observe(duration_ms / 1000)
+    except Exception:  # noqa: BLE001
+        log.warning("metrics.webhook_record_failed", exc_info=True)
+
+
+class WebhookCollector(Collector):
+    """Subscriptions by status, each failing one by id (what an operator alerts on), and the backlog of
+    deliveries not done yet with the age of the oldest. Read from the database at every scrape."""
+
+    def collect(self) -> Iterator[Any]:
+        from sqlalchemy import func, select
+
+        from models import WebhookDelivery, WebhookSubscription, utcnow
+        from models.webhooks import UNFINISHED_DELIVERY, SubscriptionStatus
+        from models.db import get_sessionmaker
+
+        by_status = GaugeMetricFamily("booksync_webhook_subscriptions", "Webhook subscriptions by status.",
+                                      labels=["status"])
+        failing = GaugeMetricFamily(
+            "booksync_webhook_subscription_failing",
+            "1 for each subscription marked failing: a delivery to it was given up after the retry window.",
+            labels=["subscription_id", "organization_id"],
+        )
+        backlog = GaugeMetricFamily("booksync_webhook_deliveries_unfinished",
+                                    "Webhook deliveries not delivered nor given up yet.", labels=["status"])
+        oldest = GaugeMetricFamily("booksync_webhook_oldest_unfinished_seconds",
+                                   "Age of the oldest webhook delivery not delivered nor given up yet.")
+        subscription, delivery = WebhookSubscription, WebhookDelivery
+        try:
+            with get_sessionmaker()() as session:
+                counts = session.execute(select(subscription.status, func.count()).group_by(subscription.status)).all()
+                failing_rows = session.execute(
+                    select(subscription.id, subscription.organization_id)
+                    .where(subscription.status == SubscriptionStatus.FAILING.value)
+                ).all()
+                waiting = session.execute(
+                    select(delivery.status, func.count(), func.min(delivery.created_at))
+                    .where(delivery.status.in_(UNFINISHED_DELIVERY)).group_by(delivery.status)
+                ).all()
+        except Exception as exc:  # noqa: BLE001  (ConnectionLagCollector reports the database as down)
+            log.warning("metrics.webhooks_unreadable", error=type(exc).__name__)
+            return
+        for status, count in counts:
+            by_status.add_metric([status], count)
+        for subscription_id, organization_id in failing_rows:
+            failing.add_metric([str(subscription_id), str(organization_id) if organization_id else "platform"], 1)
+        now = utcnow()
+        started = [first for _status, _count, first in waiting if first is not None]
+        for status, count, _first in waiting:
+            backlog.add_metric([status], count)
+        oldest.add_metric([], max(0.0, (now - min(started)).total_seconds()) if started else 0.0)
+        yield from (by_status, failing, backlog, oldest)
+
+
 def api_registry() -> CollectorRegistry:
     """What the API's ``/metrics`` serves: the backlog, the workers' files on this host, the API process."""
     from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR
@@ -530,6 +619,7 @@ def api_registry() -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ConnectionLagCollector())
     registry.register(QueueDepthCollector())
+    registry.register(WebhookCollector())
     registry.register(FilesCollector())
     for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
         registry.register(collector)

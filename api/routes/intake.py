@@ -187,9 +187,11 @@ def list_counterparts(
     "/payables/{payable_id}",
     response_model=PayableResource,
     summary="Create or update a payable (bill)",
-    description="By the platform's id; amounts in minor units must add up (line total = round(quantity × "
-    "unit_price), subtotal = sum of line totals, total_amount = subtotal + tax_amount). Pushed from "
-    "`waiting_to_be_paid` on. The same body again changes nothing (200); 201 when created.",
+    description="By the platform's id. Amounts are integers in minor units of the currency (12.50 EUR is 1250), "
+    "as the platform's documents are (`GET /accounting/payables` shows the accounting system's bills as numbers in "
+    "the currency instead), and must add up (line total = round(quantity × unit_price), subtotal = sum of line "
+    "totals, total_amount = subtotal + tax_amount). A line's `ledger_account_id` is an id `GET /ledger-accounts` "
+    "gives. Pushed from `waiting_to_be_paid` on. The same body again changes nothing (200); 201 when created.",
     responses={201: {"model": PayableResource, "description": "Created"}, **_PUT_RESPONSES},
 )
 def put_payable(
@@ -221,9 +223,12 @@ def list_payables(
     "/receivables/{receivable_id}",
     response_model=ReceivableResource,
     summary="Create or update a receivable (invoice)",
-    description="By the platform's id; amounts in minor units must add up (line total = round(quantity × "
-    "unit_price), subtotal = sum of line totals, total_amount = subtotal + tax_amount). Pushed from `issued` "
-    "on. The same body again changes nothing (200); 201 when created.",
+    description="By the platform's id. Amounts are integers in minor units of the currency (12.50 EUR is 1250), "
+    "as the platform's documents are (`GET /accounting/receivables` shows the accounting system's invoices as "
+    "numbers in the currency instead), and must add up (line total = round(quantity × unit_price), subtotal = sum "
+    "of line totals, total_amount = subtotal + tax_amount). A line's `ledger_account_id` is an id "
+    "`GET /ledger-accounts` gives. Pushed from `issued` on. The same body again changes nothing (200); 201 when "
+    "created.",
     responses={201: {"model": ReceivableResource, "description": "Created"}, **_PUT_RESPONSES},
 )
 def put_receivable(

@@ -13,7 +13,14 @@ from api.db import DbSession
 from api.errors import error_responses, not_found
 from api.pagination import Position, fetch_page, start_page
 from api.routes.connections import active_connection
-from api.schemas.ledger_accounts import LedgerAccountList, LedgerAccountQuery, LedgerAccountResource
+from api.currencies import REFERENCE_CURRENCY_CODES
+from api.schemas.ledger_accounts import (
+    LedgerAccountList,
+    LedgerAccountQuery,
+    LedgerAccountResource,
+    LedgerAccountStatus,
+    LedgerAccountType,
+)
 from models import LedgerAccount
 
 SCOPE = "ledger_accounts"
@@ -21,15 +28,20 @@ SCOPE = "ledger_accounts"
 router = APIRouter(prefix="/ledger-accounts", tags=["Ledger accounts"], responses=error_responses(401, 403, 404, 422))
 
 
+_STATUSES = {status.value.lower(): status for status in LedgerAccountStatus}
+_TYPES = {kind.value.lower(): kind for kind in LedgerAccountType}
+
+
 def ledger_account_resource(account: LedgerAccount) -> LedgerAccountResource:
+    currency = account.currency if account.currency in REFERENCE_CURRENCY_CODES else None
     return LedgerAccountResource(
         id=account.id,
         name=account.name,
         nominal_code=account.nominal_code,
-        type=account.type,
+        type=_TYPES.get((account.type or "").lower(), LedgerAccountType.UNKNOWN),
         subtype=account.subtype,
-        status=account.status,
-        currency=account.currency,
+        status=_STATUSES.get((account.status or "").lower(), LedgerAccountStatus.UNKNOWN),
+        currency=currency,
         description=account.description,
         is_bank_account=account.is_bank_account,
         current_balance=account.current_balance,
@@ -45,7 +57,7 @@ def list_ledger_accounts(
     if connection is None:
         return LedgerAccountList(data=[])
     statement = select(LedgerAccount).where(
-        LedgerAccount.organization_id == organization_id, LedgerAccount.connection_id == connection.id
+        LedgerAccount.organization_id == organization_id, LedgerAccount.books_id == connection.books
     )
     page = fetch_page(
         session,
@@ -69,6 +81,6 @@ def get_ledger_account(
 ) -> LedgerAccountResource:
     connection = active_connection(session, organization_id)
     account = session.get(LedgerAccount, ledger_account_id)
-    if account is None or connection is None or account.connection_id != connection.id:
+    if account is None or connection is None or account.organization_id != organization_id or account.books_id != connection.books:
         raise not_found("ledger account", ledger_account_id)
     return ledger_account_resource(account)

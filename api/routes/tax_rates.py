@@ -15,7 +15,9 @@ from api.db import DbSession
 from api.errors import body_error_responses, conflict, error_responses, invalid, not_found
 from api.pagination import Position, fetch_page, start_page
 from api.routes.connections import active_connection
+from api.tax_rates import disagreement, effective_rate
 from api.schemas.tax_rates import (
+    TaxComponent,
     TaxComponentResource,
     TaxRateCreate,
     TaxRateList,
@@ -61,9 +63,9 @@ def tax_rate_resource(rate: AccountingTaxRate) -> TaxRateResource:
 
 
 def _visible(session: Session, organization_id: uuid.UUID) -> ColumnElement[bool]:
-    """Internal rates, and external ones of the active connection (a disconnected system's rates are gone)."""
+    """Internal rates, and external ones of the active connection's books (a disconnected system's are gone)."""
     connection = active_connection(session, organization_id)
-    external = Rate.connection_id == connection.id if connection is not None else false()
+    external = Rate.books_id == connection.books if connection is not None else false()
     return (Rate.organization_id == organization_id) & or_(Rate.is_external.is_(False), Rate.is_external & external)
 
 
@@ -79,6 +81,12 @@ def _owned(session: Session, organization_id: uuid.UUID, tax_rate_id: uuid.UUID)
     if rate is None:
         raise not_found("tax rate", tax_rate_id)
     return rate
+
+
+def _check_effective(effective: int, components: list[TaxComponent]) -> None:
+    problem = disagreement(effective, components)
+    if problem is not None:
+        raise invalid("effective_tax_rate", f"{problem}; change both, or leave effective_tax_rate out to compute it")
 
 
 def _internal(rate: AccountingTaxRate) -> AccountingTaxRate:
@@ -124,6 +132,13 @@ def get_tax_rate(tax_rate_id: uuid.UUID, organization_id: OrganizationId, sessio
     responses=body_error_responses(),
 )
 def create_tax_rate(body: TaxRateCreate, organization_id: OrganizationId, session: DbSession) -> TaxRateResource:
+    effective = body.effective_tax_rate
+    if effective is None:
+        if not body.components:
+            raise invalid("effective_tax_rate", "field required (unless components are given)")
+        effective = effective_rate(body.components)
+    else:
+        _check_effective(effective, body.components)
     now = utcnow()
     rate = Rate(
         id=uuid.uuid4(),
@@ -133,7 +148,7 @@ def create_tax_rate(body: TaxRateCreate, organization_id: OrganizationId, sessio
         platform_id=None,
         name=body.name,
         code=body.code,
-        effective_tax_rate=body.effective_tax_rate,
+        effective_tax_rate=effective,
         components=[component.model_dump() for component in body.components],
         status="active",
         created_at=now,
@@ -160,6 +175,13 @@ def update_tax_rate(
             raise invalid(name, "may not be null")
     if "components" in changes:
         changes["components"] = [component.model_dump() for component in body.components or []]
+        if "effective_tax_rate" not in changes and body.components:
+            changes["effective_tax_rate"] = effective_rate(body.components)
+    components = [
+        TaxComponent.model_validate(item) for item in changes.get("components", rate.components or [])
+        if isinstance(item, dict)
+    ]
+    _check_effective(changes.get("effective_tax_rate", rate.effective_tax_rate), components)
     changed = {name: value for name, value in changes.items() if getattr(rate, name) != value}
     if changed:
         for name, value in changed.items():

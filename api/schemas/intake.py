@@ -48,7 +48,7 @@ class CounterpartIn(RequestModel):
 class LineItemIn(RequestModel):
     description: LongText = ""
     quantity: Quantity = Decimal(1)
-    unit_price: Amount
+    unit_price: Amount = Field(description="In minor units of the document's currency (12.50 EUR is 1250).")
     total: Amount | None = Field(
         default=None, description="round(quantity × unit_price), half up; computed when left out, checked when given."
     )
@@ -56,7 +56,16 @@ class LineItemIn(RequestModel):
     accounting_tax_rate_id: uuid.UUID | None = Field(
         default=None, description="An accounting tax rate of the organization; instead of tax_rate_value."
     )
-    ledger_account_id: CodeText | None = None
+    ledger_account_id: CodeText | None = Field(
+        default=None,
+        description="A ledger account of the organization, by the id `GET /ledger-accounts` gives (booksync's "
+        "UUID; an unknown one is refused); any other value is taken as the accounting system's own id.",
+    )
+    product_id: uuid.UUID | None = Field(
+        default=None,
+        description="The product the line sells (PUT /products/{id} first): pushed before the document, and on an "
+        "invoice its ledger account is the line's when the line names none (booksync extension).",
+    )
 
     @model_validator(mode="after")
     def _one_tax(self) -> LineItemIn:
@@ -106,6 +115,7 @@ class LineItemResource(ResponseModel):
     tax_rate_value: int | None
     accounting_tax_rate_id: uuid.UUID | None
     ledger_account_id: str | None
+    product_id: uuid.UUID | None
 
 
 class _DocumentResource(ResponseModel):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from providers import money
 from providers.types import Document, DocumentKind, LedgerAccount, LineItem, TaxComponent, TaxRate
 
 INVOICE_TYPE = {DocumentKind.PAYABLE: "in", DocumentKind.RECEIVABLE: "out"}
@@ -22,11 +23,15 @@ TAX_GROUP_KINDS = {"in": ("purchase", "both"), "out": ("sale", "both")}
 KEY_PREFIX = "booksync:"
 
 INVOICE_FIELDS = [
-    "id", "type", "number", "reference", "state", "invoice_date", "party", "party.name", "currency.code",
-    "currency.digits", "untaxed_amount", "tax_amount", "total_amount", "amount_to_pay", "description",
-    "lines_to_pay.maturity_date", "write_date", "create_date",
+    "id", "type", "number", "reference", "state", "invoice_date", "currency_date", "party", "party.name",
+    "party.write_date", "party.create_date", "currency", "currency.code", "currency.digits", "untaxed_amount",
+    "tax_amount", "total_amount", "amount_to_pay", "description", "lines_to_pay.maturity_date", "write_date",
+    "create_date",
 ]
-LINE_FIELDS = ["invoice", "type", "description", "quantity", "unit_price", "amount", "account", "taxes"]
+LINE_FIELDS = [
+    "invoice", "type", "description", "quantity", "unit_price", "amount", "account", "taxes", "product", "write_date",
+    "create_date",
+]
 TAX_FIELDS = ["id", "name", "description", "type", "rate", "parent", "childs", "group.kind", "active", "sequence"]
 ACCOUNT_FIELDS = [
     "id", "code", "name", "note", "active", "closed", "currency.code", "type.name", "type.rec_name",
@@ -40,15 +45,18 @@ def key_marker(key: str) -> str:
     return f"[{KEY_PREFIX}{key}]"
 
 
-def to_minor(amount: Decimal | int | float | None, digits: int) -> int | None:
+def to_minor(amount: Decimal | int | float | None, currency: str, digits: int = 2) -> int | None:
+    """Minor units in the currency's ISO 4217 exponent (Tryton's own ``digits`` only for a code ISO lacks);
+    an amount with more decimals than that (a Tryton currency set up with more digits) rounds half-even."""
     if amount is None:
         return None
-    scaled = Decimal(str(amount)).scaleb(digits)
-    return int(scaled.quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
-def from_minor(amount: int, digits: int) -> Decimal:
-    return Decimal(amount).scaleb(-digits)
+    value = Decimal(str(amount))
+    if not money.is_currency(currency):
+        return int(value.scaleb(digits).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    try:
+        return money.to_minor(value, currency)
+    except money.InexactAmount:
+        return money.round_minor(value, currency)
 
 
 def rate_to_minor(rate: Decimal | None) -> int:
@@ -68,6 +76,15 @@ def as_utc(value: dt.datetime | None) -> dt.datetime | None:
 def changed_at(record: Mapping[str, Any]) -> dt.datetime:
     """Tryton leaves ``write_date`` empty until a record's first write."""
     return record.get("write_date") or record["create_date"]
+
+
+def last_change(record: Mapping[str, Any], lines: Sequence[Mapping[str, Any]]) -> dt.datetime:
+    """When an invoice as booksync pulls it last changed: itself, one of its lines, or its party's name."""
+    stamps = [changed_at(record), *(changed_at(line) for line in lines if line.get("create_date"))]
+    party = record.get("party.")
+    if isinstance(party, Mapping) and party.get("create_date"):
+        stamps.append(changed_at(party))
+    return max(stamps)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,34 +191,45 @@ def _status(state: str, total: int | None, due: int | None) -> str:
     if state == "paid":
         return "paid"
     if state == "posted":
+        # Payments lower ``amount_to_pay``; Tryton says ``paid`` once they are reconciled with the invoice,
+        # and a posted invoice with nothing left to pay (a payment not reconciled yet) is paid all the same.
         if due is not None and total and 0 < abs(due) < abs(total):
             return "partially_paid"
+        if due == 0 and total:
+            return "paid"
         return "open"
     return "unknown"
 
 
-def line_item(record: Mapping[str, Any], digits: int, taxes: Mapping[int, Tax]) -> LineItem:
+def line_item(record: Mapping[str, Any], currency: str, digits: int, taxes: Mapping[int, Tax]) -> LineItem:
     tax_ids = [tax_id for tax_id in record.get("taxes") or () if tax_id in taxes]
     quantity = record.get("quantity")
     return LineItem(
         description=record.get("description") or "",
         quantity=Decimal(str(quantity)) if quantity is not None else Decimal(0),
-        unit_price=to_minor(record.get("unit_price") or Decimal(0), digits) or 0,
-        total=to_minor(record.get("amount"), digits),
+        unit_price=to_minor(record.get("unit_price") or Decimal(0), currency, digits) or 0,
+        total=to_minor(record.get("amount"), currency, digits),
         tax_rate_value=sum(rate_of(taxes[tax_id], taxes) for tax_id in tax_ids) if tax_ids else None,
         tax_rate_platform_id=str(tax_ids[0]) if len(tax_ids) == 1 else None,
         ledger_account_id=str(record["account"]) if record.get("account") is not None else None,
+        product_platform_id=str(record["product"]) if record.get("product") is not None else None,
     )
 
 
-def document(record: Mapping[str, Any], lines: Sequence[Mapping[str, Any]], taxes: Mapping[int, Tax]) -> Document:
+def document(
+    record: Mapping[str, Any],
+    lines: Sequence[Mapping[str, Any]],
+    taxes: Mapping[int, Tax],
+    currency_rate: Decimal | None = None,
+) -> Document:
     currency = record.get("currency.") or {}
+    code = currency.get("code") or ""
     digits = int(currency.get("digits") if currency.get("digits") is not None else 2)
     kind = DocumentKind.PAYABLE if record["type"] == "in" else DocumentKind.RECEIVABLE
-    total = to_minor(record.get("total_amount"), digits) or 0
+    total = to_minor(record.get("total_amount"), code, digits) or 0
     state = record["state"]
     if state == "posted":
-        due = to_minor(record.get("amount_to_pay"), digits)
+        due = to_minor(record.get("amount_to_pay"), code, digits)
     elif state in ("paid", "cancelled"):
         due = 0
     else:
@@ -212,21 +240,22 @@ def document(record: Mapping[str, Any], lines: Sequence[Mapping[str, Any]], taxe
     return Document(
         kind=kind,
         platform_id=str(record["id"]),
-        currency=currency.get("code") or "",
+        currency=code,
         total_amount=total,
         status=_status(state, total, due),
         document_number=reference if kind is DocumentKind.PAYABLE else number,
         reference=number if kind is DocumentKind.PAYABLE else reference,
         counterpart_platform_id=str(record["party"]) if record.get("party") is not None else None,
         counterpart_name=party.get("name"),
-        subtotal=to_minor(record.get("untaxed_amount"), digits),
-        tax_amount=to_minor(record.get("tax_amount"), digits),
+        subtotal=to_minor(record.get("untaxed_amount"), code, digits),
+        tax_amount=to_minor(record.get("tax_amount"), code, digits),
         amount_due=due,
         issue_date=record.get("invoice_date"),
         due_date=min(maturities) if maturities else None,
         memo=record.get("description"),
-        lines=tuple(line_item(line, digits, taxes) for line in lines if line.get("type", "line") == "line"),
-        updated_at=as_utc(changed_at(record)),
+        lines=tuple(line_item(line, code, digits, taxes) for line in lines if line.get("type", "line") == "line"),
+        updated_at=as_utc(last_change(record, lines)),
+        currency_rate=currency_rate,
     )
 
 
@@ -273,13 +302,20 @@ class Cursor:
         except (ValueError, TypeError, KeyError, AttributeError):
             raise ValueError(f"not a Tryton pull cursor: {text[:80]!r}") from None
 
-    def domain(self) -> list[Any]:
-        """The Tryton domain of what is left to read."""
+    def domain(self, lag: dt.timedelta = dt.timedelta(0)) -> list[Any]:
+        """The Tryton domain of what is left to read: changed after the mark (less ``lag``), the
+        invoice itself, one of its lines, or its party."""
         clauses: list[Any] = []
         if self.after is not None:
-            clauses.append(
-                ["OR", ("write_date", ">", self.after), [("write_date", "=", None), ("create_date", ">", self.after)]]
-            )
+            since = self.after - lag
+            clauses.append([
+                "OR",
+                ("write_date", ">", since),
+                [("write_date", "=", None), ("create_date", ">", since)],
+                ("lines.write_date", ">", since),
+                ("lines.create_date", ">", since),
+                ("party.write_date", ">", since),
+            ])
         if self.position is not None:
             write, create, last_id = self.position
             later_in_section = [
@@ -300,13 +336,18 @@ class Cursor:
             clauses.append(after_position)
         return clauses
 
-    def advanced(self, records: Iterable[Mapping[str, Any]], *, finished: bool) -> Cursor:
+    def advanced(
+        self, records: Iterable[Mapping[str, Any]], *, finished: bool, stamps: Iterable[dt.datetime] = ()
+    ) -> Cursor:
+        """``stamps``: the other changes read with the records (their lines', their parties')."""
         high = self.high
         last: Mapping[str, Any] | None = None
         for record in records:
             stamp = changed_at(record)
             high = stamp if high is None or stamp > high else high
             last = record
+        for stamp in stamps:
+            high = stamp if high is None or stamp > high else high
         if finished:
             return Cursor(after=high if high is not None else self.after)
         if last is None:

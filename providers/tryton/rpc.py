@@ -21,7 +21,7 @@ import httpx
 import structlog
 
 from config.secrets import Credentials
-from providers.errors import AuthenticationError, DataError, ProviderError, RetryableError
+from providers.errors import AuthenticationError, DataError, MalformedAnswer, ProviderError, RetryableError
 from providers.http import LOG_FIELDS, error_for_status, transport_error
 
 log = structlog.get_logger(__name__)
@@ -118,7 +118,10 @@ class TrytonRPC:
             raise DataError(
                 f"Tryton has no database {self._database!r}", field="database", value=self._database
             )
-        user_id, session = self._result(response)[:2]
+        answer = self._result(response)
+        if not (isinstance(answer, list) and len(answer) >= 2 and isinstance(answer[0], int) and answer[1]):
+            raise MalformedAnswer("Tryton answered the login with something other than a user and a session")
+        user_id, session = answer[:2]
         self.user_id = int(user_id)
         token = base64.b64encode(f"{self.username}:{user_id}:{session}".encode()).decode()
         self._authorization = f"Session {token}"
@@ -138,6 +141,8 @@ class TrytonRPC:
         """The user's preferences as the context every model call ends with, company forced."""
         if self._context is None:
             preferences = self.call("model.res.user.get_preferences", True, {})
+            if not isinstance(preferences, dict):
+                raise MalformedAnswer(f"Tryton answered the user's preferences with a {type(preferences).__name__}")
             context = {k: v for k, v in preferences.items() if "." not in k and k != "locale"}
             if self._company is not None:
                 if self._company not in (preferences.get("companies") or []):
@@ -199,9 +204,11 @@ class TrytonRPC:
             raise error
         try:
             payload = json.loads(response.content, object_hook=decode)
-        except ValueError:
+        except (ValueError, KeyError, TypeError, ArithmeticError):  # not JSON, or a tagged value that is not one
             raise RetryableError("Tryton answered with something that is not JSON-RPC") from None
-        if "error" in payload:
+        if not isinstance(payload, dict):
+            raise MalformedAnswer(f"Tryton answered with a JSON {type(payload).__name__} where JSON-RPC has an object")
+        if "error" in payload and payload["error"] is not None:
             raise error_from_payload(payload["error"])
         return payload.get("result")
 

@@ -11,6 +11,7 @@ from models import AccountingConnection
 from models.db import session_scope
 from providers.base import AccountingProvider
 from providers.registry import provider_class
+from tasks.engine.credentials import DatabaseCredentialStore
 
 ProviderFactory = Callable[[AccountingConnection], AccountingProvider]
 
@@ -27,7 +28,8 @@ def _saver(connection_id: uuid.UUID) -> Callable[[Credentials], None]:
 
 
 def open_provider(connection: AccountingConnection) -> AccountingProvider:
+    """The connection's provider; rotated OAuth tokens go through the connection's refresh lease."""
     credentials = Credentials(connection.credentials or {})
     register_secret(*credentials.secret_values())
     cls = provider_class(connection.platform)
-    return cls(connection.settings or {}, credentials, save_credentials=_saver(connection.id))
+    return cls(connection.settings or {}, credentials, credential_store=DatabaseCredentialStore(connection.id))

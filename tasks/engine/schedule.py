@@ -3,6 +3,9 @@
 Claiming is an UPDATE of ``next_sync_at`` under row locks that a second beat skips, so a late or a
 doubled tick enqueues nothing twice. Batches keep memory flat however many connections are due.
 With many due at once, the id space is split into partitions that several workers claim in parallel.
+
+A sync whose worker died (its lease lapsed and nobody released it) is due again at the next tick,
+not at its next hour: recovery needs no person.
 """
 
 from __future__ import annotations
@@ -11,12 +14,14 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+import structlog
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import AccountingConnection, ConnectionStatus
 from tasks.scheduling import next_slot
 
+log = structlog.get_logger(__name__)
 BATCH = 1000
 Publish = Callable[[Sequence[str]], None]
 _table = AccountingConnection.__table__
@@ -50,6 +55,7 @@ def enqueue_due(
 ) -> int:
     """Enqueue one sync for every connected connection due at ``now`` in one part of the id space."""
     lower, upper = partition_bounds(partition, partitions)
+    recover_dead_syncs(sessions, now, lower, upper)
     total = 0
     after: uuid.UUID | None = None
     while True:
@@ -80,6 +86,32 @@ def enqueue_due(
             publish([str(connection_id) for connection_id in due])
             session.commit()
             total += len(due)
+
+
+def recover_dead_syncs(
+    sessions: sessionmaker[Session], now: datetime, lower: uuid.UUID | None = None, upper: uuid.UUID | None = None
+) -> int:
+    """Connections whose sync lease lapsed without a release: forget the dead lease, make them due now."""
+    table = AccountingConnection.__table__
+    statement = (
+        update(table)
+        .where(
+            table.c.status == ConnectionStatus.CONNECTED.value,
+            table.c.lease_holder.is_not(None),
+            table.c.lease_expires_at < now,
+        )
+        .values(lease_holder=None, lease_expires_at=None, next_sync_at=now)
+    )
+    if lower is not None:
+        statement = statement.where(table.c.id >= lower)
+    if upper is not None:
+        statement = statement.where(table.c.id < upper)
+    with sessions() as session:
+        recovered = session.execute(statement).rowcount
+        session.commit()
+    if recovered:
+        log.info("schedule.recovered_dead_syncs", connections=recovered)
+    return int(recovered or 0)
 
 
 def _move_to_next_slot(session: Session, ids: Sequence[uuid.UUID], slots: Sequence[datetime]) -> None:

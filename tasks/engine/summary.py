@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-SyncOutcome = Literal["done", "busy", "skipped", "failed", "interrupted"]
+SyncOutcome = Literal["done", "busy", "skipped", "failed", "interrupted", "rescheduled"]
 
 
 @dataclass(slots=True)
@@ -22,7 +22,12 @@ class SyncSummary:
     pushed: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     deleted: Counter[str] = field(default_factory=Counter)
+    #: Objects that cannot go yet and say why on their records (a payment whose document is not pushed).
+    waiting: Counter[str] = field(default_factory=Counter)
     duration_ms: int = 0
+    #: Document kinds read past their lag window in this sync (or the run it continues): a continuation
+    #: reads them from their cursor alone (``tasks.engine.pull.pull_all``).
+    read_past_lag: set[str] = field(default_factory=set)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -37,5 +42,6 @@ class SyncSummary:
             "pushed": dict(self.pushed),
             "errors": dict(self.errors),
             "deleted": dict(self.deleted),
+            "waiting": dict(self.waiting),
             "duration_ms": self.duration_ms,
         }

@@ -2,7 +2,9 @@
 
 On PostgreSQL the page is COPied into a temporary staging table and merged with one
 ``INSERT ... SELECT ... ON CONFLICT DO UPDATE`` (about 1.5x an executemany upsert; see
-bench/pull_bench.py). SQLite gets an executemany ``INSERT ... ON CONFLICT``.
+bench/pull_bench.py). A handful of rows (a connection's tax rates, its ledger accounts) goes in one
+``INSERT ... VALUES ... ON CONFLICT`` instead: the staging table's five round trips were most of a
+sync with nothing to do (bench/task_throughput_bench.py). SQLite gets an executemany ``INSERT ... ON CONFLICT``.
 """
 
 from __future__ import annotations
@@ -12,19 +14,26 @@ import operator
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Table
-from sqlalchemy.dialects import sqlite
+from sqlalchemy import JSON, Table, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+
+#: Up to this many rows, PostgreSQL gets one multi-row INSERT (bound parameters) instead of COPY and a merge.
+FEW_ROWS = 50
 
 
 def upsert(session: Session, table: Table, rows: Sequence[dict[str, Any]], conflict: Sequence[str]) -> None:
     """INSERT ... ON CONFLICT (conflict) DO UPDATE every other given column."""
     if not rows:
         return
-    if session.get_bind().dialect.name == "postgresql":
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql" and len(rows) > FEW_ROWS:
         _copy_upsert(session, table, rows, conflict)
         return
-    statement = sqlite.insert(table)
+    if dialect == "postgresql":
+        # as the COPY path: a page lost in a crash is lost with the cursor committed beside it
+        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+    statement = (postgresql if dialect == "postgresql" else sqlite).insert(table)
     updated = [name for name in rows[0] if name not in conflict and name != "created_at"]
     statement = statement.on_conflict_do_update(
         index_elements=list(conflict), set_={name: statement.excluded[name] for name in updated}

@@ -129,10 +129,14 @@ def make_connection(
         organization_id=organization_id,
         platform=platform,
         status=status,
-        settings={"url": "http://127.0.0.1:1", "database": "x"},
-        credentials={"username": "u", "password": "very-secret-password"},
         connected_at=utcnow() if status == "connected" else None,
-        **{"errors": [], "cursors": {}, **values},
+        **{
+            "settings": {"url": "http://127.0.0.1:1", "database": "x"},
+            "credentials": {"username": "u", "password": "very-secret-password"},
+            "errors": [],
+            "cursors": {},
+            **values,
+        },
     )
     session.add(connection)
     session.commit()
@@ -155,6 +159,7 @@ def make_records(
             id=uuid.uuid4(),
             organization_id=connection.organization_id,
             connection_id=connection.id,
+            books_id=connection.books,
             object_type=object_type,
             platform=connection.platform,
             created_at=start + step * index,
@@ -180,6 +185,7 @@ def make_tax_rate(
         id=uuid.uuid4(),
         organization_id=organization_id,
         connection_id=connection.id if connection else None,
+        books_id=connection.books if connection else None,
         is_external=connection is not None,
         platform_id=f"T-{name}" if connection else None,
         name=name,
@@ -197,6 +203,7 @@ def make_ledger_account(session: Session, connection: AccountingConnection, name
         id=uuid.uuid4(),
         organization_id=connection.organization_id,
         connection_id=connection.id,
+        books_id=connection.books,
         platform_id=f"L-{name}",
         name=name,
         nominal_code="610",

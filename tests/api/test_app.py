@@ -15,9 +15,27 @@ def test_unknown_route_is_404_in_the_error_shape(client: TestClient, tenant: Ten
     assert response.status_code == 404 and response.json() == {"error": {"message": "Not Found"}}
 
 
-def test_wrong_method_is_405_in_the_error_shape(client: TestClient, tenant: Tenant) -> None:
+def test_wrong_method_is_405_in_the_error_shape_allowing_every_method_of_the_path(
+    client: TestClient, tenant: Tenant
+) -> None:
     response = client.delete("/accounting-connections", headers=tenant.headers)
     assert response.status_code == 405 and set(response.json()) == {"error"}
+    assert response.headers["Allow"] == "GET, POST"
+    one = client.put(f"/accounting-tax-rates/{uuid.uuid4()}", headers=tenant.headers)
+    assert one.headers["Allow"] == "DELETE, GET, PATCH"
+
+
+def test_a_422_carries_the_references_detail_list_beside_the_error(client: TestClient, tenant: Tenant) -> None:
+    response = client.get("/accounting-synced-records?object_type=tax_rate&limit=0", headers=tenant.headers)
+    assert response.status_code == 422
+    body = response.json()
+    assert [(item["loc"], item["type"]) for item in body["detail"]] == [
+        (["query", "object_type"], "enum"), (["query", "limit"], "greater_than_equal")]
+    assert all(item["msg"] for item in body["detail"])
+    assert body["error"]["message"].startswith("object_type: ")
+    ours = client.get("/accounting-synced-records?pagination_token=forged", headers=tenant.headers).json()
+    assert ours["detail"] == [{"loc": ["query", "pagination_token"], "msg": ours["error"]["details"][0]["message"],
+                               "type": "value_error"}]
 
 
 def test_invalid_json_is_422(client: TestClient, tenant: Tenant) -> None:
@@ -88,19 +106,21 @@ def test_the_openapi_document_declares_the_error_shape_for_every_error(client: T
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     assert "HTTPValidationError" not in spec["components"]["schemas"]
     operations = [(path, method, op) for path, item in spec["paths"].items() for method, op in item.items()]
-    assert len(operations) == 30
-    assert len({op["operationId"] for _, _, op in operations}) == 30
+    assert len(operations) >= 31
+    assert len({op["operationId"] for _, _, op in operations}) == len(operations)
     for path, method, operation in operations:
         assert operation.get("security") == [{"HTTPBearer": []}], (path, method)
         for status, response in operation["responses"].items():
             if int(status) >= 400:
                 schema = response["content"]["application/json"]["schema"]
-                assert schema == {"$ref": "#/components/schemas/ErrorResponse"}, (path, method, status)
+                expected = "ValidationErrorResponse" if status == "422" else "ErrorResponse"
+                assert schema == {"$ref": f"#/components/schemas/{expected}"}, (path, method, status)
         for code in ("401", "422"):
             assert code in operation["responses"], (path, method, code)
         if "requestBody" in operation:
             assert "413" in operation["responses"], (path, method)
-    scoped = [op for path, _, op in operations if not path.startswith("/organizations")]
+    # webhooks: without the header, a platform-wide key acts on platform-wide subscriptions
+    scoped = [op for path, _, op in operations if not path.startswith(("/organizations", "/webhook-"))]
     for operation in scoped:
         header = [p for p in operation["parameters"] if p["in"] == "header"]
         assert header and header[0]["name"] == "X-Organization-Id" and header[0]["required"] is True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from models import AccountingConnection
+from models import AccountingConnection, utcnow
 from tests.api.conftest import Published, Tenant, make_connection
 
 URL = "/accounting-connections"
@@ -33,10 +34,21 @@ def test_list_newest_first_in_the_reference_shape(client: TestClient, tenant: Te
     _no_secrets(response)
     data = response.json()["data"]
     assert [item["id"] for item in data] == [str(new.id), str(old.id)]
-    assert set(data[0]) == {
-        "id", "created_at", "updated_at", "platform", "status", "errors", "last_pull", "connection_url", "business_info"
-    }
+    assert set(data[0]) == {"id", "created_at", "updated_at", "platform", "status", "errors", "connection_url"}, (
+        "never pulled, nothing known of the business: left out, never null"
+    )
+    assert "null" not in response.text
+    assert data[0]["connection_url"] == "", "required by the reference; nothing to visit for a connected one"
     assert data[1]["errors"] == [{"message": "revoked"}] and data[1]["status"] == "disconnected"
+
+
+def test_what_is_known_is_shown_and_what_is_not_is_left_out(client: TestClient, tenant: Tenant, db: Session) -> None:
+    pulled = utcnow()
+    connection = make_connection(db, tenant.id, last_pull=pulled,
+                                 business_info={"name": "Acme", "legal_name": "Acme", "email": None, "type": None})
+    body = client.get(f"{URL}/{connection.id}", headers=tenant.headers).json()
+    assert datetime.fromisoformat(body["last_pull"]) == pulled
+    assert body["business_info"] == {"name": "Acme", "legal_name": "Acme"}
 
 
 def test_get_one(client: TestClient, tenant: Tenant, db: Session) -> None:
@@ -55,7 +67,8 @@ def test_get_unknown_is_404(client: TestClient, tenant: Tenant) -> None:
 def test_create_with_an_unknown_platform_is_422_listing_the_known_ones(client: TestClient, tenant: Tenant) -> None:
     response = client.post(URL, headers=tenant.headers, json={"platform": "sage"})
     assert response.status_code == 422
-    assert response.json()["error"]["message"] == "platform: unknown platform 'sage'; known: tryton"
+    known = "quickbooks_online, quickbooks_online_sandbox, tryton, xero"
+    assert response.json()["error"]["message"] == f"platform: unknown platform 'sage'; known: {known}"
 
 
 @pytest.mark.parametrize(
@@ -88,7 +101,7 @@ def test_create_while_another_is_active_is_409_naming_it(client: TestClient, ten
 
 
 def test_create_against_an_unreachable_server_is_503(client: TestClient, tenant: Tenant, db: Session) -> None:
-    from deploy.tryton.sandbox import free_port
+    from sandboxes.tryton.sandbox import free_port
 
     body = {
         "platform": "tryton",
@@ -146,6 +159,45 @@ class TestWithTryton:
         assert message.startswith("credentials: the accounting system refused the credentials")
         assert wrong not in response.text
         assert db.scalar(text("select count(*) from accounting_connections")) == 0
+
+
+    def test_a_database_the_server_does_not_have_is_named_as_settings_database(
+        self, client: TestClient, tenant: Tenant, db: Session, tryton_sandbox: Any
+    ) -> None:
+        settings = {**tryton_sandbox.settings, "database": "no_such_books"}
+        body = {"platform": "tryton", "settings": settings, "credentials": tryton_sandbox.credentials}
+        response = client.post(URL, headers=tenant.headers, json=body)
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["message"] == "settings.database: Tryton has no database 'no_such_books'"
+        assert response.json()["detail"][0]["loc"] == ["body", "settings", "database"]
+        connection = make_connection(db, tenant.id, settings=tryton_sandbox.settings)
+        patch = {"credentials": tryton_sandbox.credentials, "settings": {"database": "no_such_books"}}
+        patched = client.patch(f"{URL}/{connection.id}", headers=tenant.headers, json=patch)
+        assert patched.status_code == 422, patched.text
+        assert patched.json()["error"]["message"].startswith("settings.database: ")
+
+    def test_a_deauthorized_connection_given_new_credentials_is_connected_again_with_nothing_echoed(
+        self, client: TestClient, tenant: Tenant, db: Session, tryton_sandbox: Any
+    ) -> None:
+        old = "Old-Password-Rotated-Away"
+        connection = make_connection(
+            db, tenant.id, status="deauthorized", settings=tryton_sandbox.settings,
+            credentials={"username": tryton_sandbox.username, "password": old},
+            errors=[{"message": "the accounting system refused booksync's credentials; reconnect", "kind": "auth"}],
+        )
+        patched = client.patch(f"{URL}/{connection.id}", headers=tenant.headers,
+                               json={"credentials": tryton_sandbox.credentials})
+        assert patched.status_code == 200, patched.text
+        body = patched.json()
+        assert body["status"] == "connected" and body["errors"] == [] and body["id"] == str(connection.id)
+        assert tryton_sandbox.password not in patched.text and old not in patched.text
+        assert client.get(f"{URL}/{connection.id}", headers=tenant.headers).json()["status"] == "connected"
+        db.expire_all()
+        row = db.get(AccountingConnection, connection.id)
+        assert row is not None and row.credentials == tryton_sandbox.credentials
+        assert row.books_id and row.books_id.startswith("tryton:"), "the check names the books the connection reaches"
+        stored = db.scalar(text("select credentials from accounting_connections where id = :id"), {"id": row.id})
+        assert tryton_sandbox.password not in stored, "credentials are stored encrypted"
 
 
 def test_sync_queues_a_manual_sync(client: TestClient, enqueued: Published, tenant: Tenant, db: Session) -> None:

@@ -10,7 +10,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from models import AccountingSyncedRecord
-from tests.api.conftest import Tenant, counterpart_body, document_body, make_connection, make_records, make_tax_rate
+from tests.api.conftest import (
+    Tenant,
+    counterpart_body,
+    document_body,
+    make_connection,
+    make_ledger_account,
+    make_records,
+    make_tax_rate,
+)
 
 
 @pytest.fixture
@@ -181,6 +189,31 @@ def test_a_line_may_use_an_accounting_tax_rate_of_the_organization(
     response = client.put(f"/payables/{uuid.uuid4()}", headers=tenant.headers, json=body)
     assert response.status_code == 201
     assert response.json()["line_items"][0]["accounting_tax_rate_id"] == str(rate.id)
+
+
+def test_a_line_takes_the_ledger_account_ids_the_api_lists(
+    client: TestClient, tenant: Tenant, other_tenant: Tenant, counterpart_id: uuid.UUID, db: Session
+) -> None:
+    make_ledger_account(db, make_connection(db, tenant.id), "Office")
+    (listed,) = client.get("/ledger-accounts", headers=tenant.headers).json()["data"]
+    theirs = make_ledger_account(db, make_connection(db, other_tenant.id), "Theirs")
+
+    def put(ledger_account_id: str) -> Any:
+        line = {"description": "x", "unit_price": 1000, "ledger_account_id": ledger_account_id}
+        body = document_body(counterpart_id, "draft", line_items=[line], subtotal=1000, tax_amount=0, total_amount=1000)
+        return client.put(f"/payables/{uuid.uuid4()}", headers=tenant.headers, json=body)
+
+    taken = put(listed["id"])
+    assert taken.status_code == 201 and taken.json()["line_items"][0]["ledger_account_id"] == listed["id"]
+    for unknown in (str(uuid.uuid4()), str(theirs.id)):
+        refused = put(unknown)
+        assert refused.status_code == 422
+        assert refused.json()["error"]["message"] == (
+            f"line_items[0].ledger_account_id: no ledger account {unknown} in this organization "
+            "(ids come from GET /ledger-accounts)"
+        )
+        assert refused.json()["detail"][0]["loc"] == ["body", "line_items", 0, "ledger_account_id"]
+    assert put("610").status_code == 201, "the accounting system's own id is passed on as it is"
 
 
 def test_a_counterpart_of_another_organization_cannot_be_used(

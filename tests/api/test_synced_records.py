@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -24,7 +24,14 @@ def _ids(response: Any) -> list[str]:
 def test_object_type_is_required(client: TestClient, tenant: Tenant) -> None:
     response = client.get(URL, headers=tenant.headers)
     assert response.status_code == 422
-    assert response.json()["error"]["message"] == "object_type: field required"
+    assert response.json()["error"]["message"] == "object_type: field required (unless pagination_token is given)"
+    assert response.json()["detail"][0]["loc"] == ["query", "object_type"]
+
+
+def test_tax_rate_is_not_an_object_type_of_the_reference(client: TestClient, tenant: Tenant, db: Session) -> None:
+    (record,) = make_records(db, make_connection(db, tenant.id), 1, object_type="tax_rate")
+    assert client.get(f"{URL}?object_type=tax_rate", headers=tenant.headers).status_code == 422
+    assert client.get(f"{URL}/{record.id}", headers=tenant.headers).status_code == 404
 
 
 @pytest.mark.parametrize(
@@ -48,6 +55,15 @@ def test_bad_parameters_are_422_naming_them(client: TestClient, tenant: Tenant, 
     assert response.json()["error"]["message"].startswith(f"{field}: ")
 
 
+def test_a_records_platform_is_sent_only_in_the_references_enum(client: TestClient, tenant: Tenant, db: Session) -> None:
+    """Generated clients refuse enum values the reference lacks: Xero's records say xero, Tryton's leave it out."""
+    xero = make_connection(db, tenant.id, platform="xero", status="disconnected", settings={"tenant_id": "t"})
+    make_records(db, xero, 1, object_type="bill")
+    make_records(db, make_connection(db, tenant.id), 1, object_type="bill")
+    items = client.get(f"{URL}?object_type=bill", headers=tenant.headers).json()["data"]
+    assert sorted(item.get("platform", "-") for item in items) == ["-", "xero"]
+
+
 def test_lists_one_object_type_oldest_first_in_the_reference_shape(
     client: TestClient, tenant: Tenant, db: Session
 ) -> None:
@@ -57,15 +73,35 @@ def test_lists_one_object_type_oldest_first_in_the_reference_shape(
     response = client.get(f"{URL}?object_type=bill", headers=tenant.headers)
     assert _ids(response) == [str(record.id) for record in bills]
     body = response.json()
-    assert body["next_pagination_token"] is None and body["prev_pagination_token"] is None
+    assert set(body) == {"data"}, "no tokens on the only page: left out, never null"
+    assert "null" not in response.text
     item = body["data"][0]
     assert set(item) == {
-        "id", "created_at", "updated_at", "errors", "last_pulled_at", "object_id", "object_type",
-        "object_updated_at", "platform", "platform_object_id", "platform_updated_at", "provider",
-        "provider_object_id", "provider_updated_at", "sync_status",
-    }
-    assert item["provider"] == item["platform"] == "tryton"
-    assert item["provider_object_id"] == item["platform_object_id"] == "P-0"
+        "id", "created_at", "updated_at", "last_pulled_at", "object_id", "object_type",
+        "platform_object_id", "sync_status",
+    }, "no aggregator (provider), no errors, nothing null, no platform outside the reference's enum"
+    assert "platform" not in item and item["platform_object_id"] == "P-0"  # Tryton is not in the reference's enum
+    assert item["last_pulled_at"] == "1970-01-01T00:00:00Z", "never seen in the accounting system"
+
+
+def test_last_pulled_at_is_when_booksync_last_saw_the_object(client: TestClient, tenant: Tenant, db: Session) -> None:
+    seen = utcnow() - timedelta(hours=1)
+    (record,) = make_records(db, make_connection(db, tenant.id), 1, last_pulled_at=seen)
+    body = client.get(f"{URL}/{record.id}", headers=tenant.headers).json()
+    assert datetime.fromisoformat(body["last_pulled_at"]) == seen
+
+
+def test_what_an_error_does_not_know_is_left_out_of_it(client: TestClient, tenant: Tenant, db: Session) -> None:
+    errors = {"message": "refused", "field": "lines[0].tax_rate_value", "value": None, "details": [{"a": None}]}
+    (record,) = make_records(db, make_connection(db, tenant.id), 1, sync_status="error", errors=errors)
+    response = client.get(f"{URL}/{record.id}", headers=tenant.headers)
+    assert response.json()["errors"] == {"message": "refused", "field": "lines[0].tax_rate_value", "details": [{}]}
+    assert "null" not in response.text
+
+
+def test_a_platform_outside_the_references_enum_is_left_out(client: TestClient, tenant: Tenant, db: Session) -> None:
+    (record,) = make_records(db, make_connection(db, tenant.id, platform="memory"), 1)
+    assert "platform" not in client.get(f"{URL}/{record.id}", headers=tenant.headers).json()
 
 
 def test_filters(client: TestClient, tenant: Tenant, db: Session) -> None:
@@ -123,8 +159,8 @@ def test_pages_walk_forward_and_back_without_gaps(client: TestClient, tenant: Te
     while True:
         pages.append(_ids(response))
         body = response.json()
-        tokens.append((body["prev_pagination_token"], body["next_pagination_token"]))
-        if body["next_pagination_token"] is None:
+        tokens.append((body.get("prev_pagination_token"), body.get("next_pagination_token")))
+        if body.get("next_pagination_token") is None:
             break
         response = client.get(
             f"{URL}?object_type=bill&limit=3&pagination_token={body['next_pagination_token']}", headers=tenant.headers
@@ -142,7 +178,7 @@ def test_pages_walk_forward_and_back_without_gaps(client: TestClient, tenant: Te
         headers=tenant.headers,
     )
     assert _ids(first) == pages[0]
-    assert first.json()["prev_pagination_token"] is None
+    assert "prev_pagination_token" not in first.json()
     assert first.json()["next_pagination_token"] is not None
 
 
@@ -189,7 +225,7 @@ def test_push_marks_pending_and_queues_the_push(
     response = client.post(f"{URL}/{record.id}/push", headers=tenant.headers)
     assert response.status_code == 200
     body = response.json()
-    assert body["sync_status"] == "pending" and body["errors"] is None and body["updated_at"] > before.isoformat()
+    assert body["sync_status"] == "pending" and "errors" not in body and body["updated_at"] > before.isoformat()
     db.expire_all()
     assert db.get(AccountingSyncedRecord, record.id).sync_status == "pending"  # type: ignore[union-attr]
     assert ("tasks.push_synced_record", [str(record.id)]) in enqueued
@@ -226,3 +262,33 @@ def test_push_when_the_task_queue_is_down_is_503_but_stays_pending(
     assert response.status_code == 503 and "next sync pushes it" in response.json()["error"]["message"]
     db.expire_all()
     assert db.get(AccountingSyncedRecord, record.id).sync_status == "pending"  # type: ignore[union-attr]
+
+
+def test_a_listed_record_is_exactly_what_get_serves(client: TestClient, tenant: Tenant, db: Session) -> None:
+    """The list writes its JSON from rows (``record_body``), not through the model: the bytes must not differ."""
+    from api.routes.synced_records import record_resource
+
+    xero = make_connection(db, tenant.id, platform="xero", status="disconnected", settings={"tenant_id": "t"})
+    records = [*make_records(db, xero, 2, object_type="bill"),
+               *make_records(db, make_connection(db, tenant.id), 2, object_type="bill")]
+    records[0].errors = {"kind": "data", "message": "tax rate 7 % does not exist — ünïcode", "value": None,
+                         "details": {"fields": [None, "tax_rate"], "missing": None, "rate": 0.07}}
+    records[0].sync_status, records[0].platform_object_id, records[0].last_pulled_at = "error", None, None
+    records[1].object_updated_at, records[1].platform_updated_at = None, None
+    records[2].sync_status = "pending"
+    db.commit()
+    response = client.get(f"{URL}?object_type=bill", headers=tenant.headers)
+    assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+    listed = response.json()["data"]
+    assert len(listed) == 4
+    db.expire_all()  # the records as stored (JSONB orders an object's keys its own way)
+    for item in listed:
+        record = db.get(AccountingSyncedRecord, uuid.UUID(item["id"]))
+        assert record is not None
+        served = client.get(f"{URL}/{record.id}", headers=tenant.headers)
+        assert item == served.json() == record_resource(record).model_dump(mode="json", exclude_none=True)
+    from api.schemas.synced_records import SyncedRecordList
+
+    model = SyncedRecordList(data=[record_resource(db.get(AccountingSyncedRecord, uuid.UUID(item["id"])))
+                                   for item in listed])
+    assert response.content == model.model_dump_json(exclude_none=True).encode()

@@ -54,7 +54,7 @@ def test_list_is_paginated(client: TestClient, tenant: Tenant, db: Session) -> N
     second = after(first)
     third = after(second)
     assert _names(first) + _names(second) + _names(third) == [f"Rate {i}" for i in range(5)]
-    assert third.json()["next_pagination_token"] is None
+    assert "next_pagination_token" not in third.json()
     back = client.get(f"{URL}?limit=2&pagination_token={third.json()['prev_pagination_token']}", headers=tenant.headers)
     assert _names(back) == _names(second)
 
@@ -80,13 +80,57 @@ def test_create_get_update_delete_an_internal_rate(client: TestClient, tenant: T
     assert client.get(f"{URL}/{rate['id']}", headers=tenant.headers).json() == rate
     patched = client.patch(f"{URL}/{rate['id']}", headers=tenant.headers, json={"name": "GST + PST", "code": None})
     assert patched.status_code == 200
-    assert patched.json()["name"] == "GST + PST" and patched.json()["code"] is None
+    assert patched.json()["name"] == "GST + PST" and "code" not in patched.json()
     assert patched.json()["effective_tax_rate"] == 1200 and patched.json()["updated_at"] > rate["updated_at"]
     same = client.patch(f"{URL}/{rate['id']}", headers=tenant.headers, json={"name": "GST + PST"})
     assert same.json()["updated_at"] == patched.json()["updated_at"]
     deleted = client.delete(f"{URL}/{rate['id']}", headers=tenant.headers)
     assert deleted.status_code == 204 and deleted.content == b""
     assert client.get(f"{URL}/{rate['id']}", headers=tenant.headers).status_code == 404
+
+
+@pytest.mark.parametrize(("components", "effective"), [
+    ([{"name": "GST", "rate": 500}, {"name": "PST", "rate": 700}], 1200),
+    ([{"name": "GST", "rate": 500}, {"name": "QST", "rate": 1000, "is_compound": True}], 1550),  # 5 + 10 × 1.05
+    ([{"name": "GST", "rate": 500}, {"name": "QST", "rate": 750, "is_compound": True}], 1288),  # 12.875%, half up
+])
+def test_effective_rate_left_out_is_what_the_components_make(
+    client: TestClient, tenant: Tenant, components: list[dict[str, Any]], effective: int
+) -> None:
+    created = client.post(URL, headers=tenant.headers, json={"name": "x", "components": components})
+    assert created.status_code == 201, created.text
+    assert created.json()["effective_tax_rate"] == effective
+    assert created.json()["total_tax_rate"] == sum(c["rate"] for c in components)
+
+
+def test_effective_rate_must_agree_with_the_components(client: TestClient, tenant: Tenant) -> None:
+    one = [{"name": "PST", "rate": 500}]
+    refused = client.post(URL, headers=tenant.headers, json={"name": "x", "effective_tax_rate": 2000, "components": one})
+    assert refused.status_code == 422
+    assert refused.json()["error"]["message"].startswith("effective_tax_rate: is 2000 but the components make 500")
+    assert refused.json()["detail"][0]["loc"] == ["body", "effective_tax_rate"]
+    compound = [{"name": "GST", "rate": 500}, {"name": "QST", "rate": 750, "is_compound": True}]
+    for either_way in (1287, 1288):  # 12.875%
+        body = {"name": "x", "effective_tax_rate": either_way, "components": compound}
+        assert client.post(URL, headers=tenant.headers, json=body).status_code == 201
+    assert client.post(URL, headers=tenant.headers, json={"name": "x"}).json()["error"]["message"] == (
+        "effective_tax_rate: field required (unless components are given)"
+    )
+
+
+def test_a_patch_keeps_effective_and_total_rates_with_the_components(client: TestClient, tenant: Tenant) -> None:
+    body = {"name": "x", "effective_tax_rate": 700, "components": [{"name": "PST", "rate": 700}]}
+    rate = client.post(URL, headers=tenant.headers, json=body).json()
+    refused = client.patch(f"{URL}/{rate['id']}", headers=tenant.headers, json={"effective_tax_rate": 750})
+    assert refused.status_code == 422 and "the components make 700" in refused.json()["error"]["message"]
+    both = {"effective_tax_rate": 750, "components": [{"name": "PST", "rate": 750}]}
+    changed = client.patch(f"{URL}/{rate['id']}", headers=tenant.headers, json=both).json()
+    assert (changed["effective_tax_rate"], changed["total_tax_rate"]) == (750, 750)
+    recomputed = client.patch(f"{URL}/{rate['id']}", headers=tenant.headers, json={
+        "components": [{"name": "GST", "rate": 500}, {"name": "PST", "rate": 700}]}).json()
+    assert (recomputed["effective_tax_rate"], recomputed["total_tax_rate"]) == (1200, 1200)
+    alone = client.patch(f"{URL}/{rate['id']}", headers=tenant.headers, json={"components": [], "effective_tax_rate": 900})
+    assert (alone.json()["effective_tax_rate"], alone.json()["total_tax_rate"]) == (900, 900)
 
 
 @pytest.mark.parametrize(

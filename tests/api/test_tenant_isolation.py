@@ -51,6 +51,16 @@ def organization_b(client: TestClient, other_tenant: Tenant, tenant: Tenant, db:
     for kind, identifier, status in (("payables", payable_id, "new"), ("receivables", receivable_id, "issued")):
         body = document_body(counterpart_id, status, memo=MARK, document_number=f"{MARK}-{kind}")
         assert client.put(f"/{kind}/{identifier}", headers=b.headers, json=body).status_code == 201
+    subscription = client.post("/webhook-subscriptions", headers=b.headers, json={
+        "url": "https://8.8.8.8/b-hooks", "event_types": ["accounting_connection.deauthorized"], "description": MARK})
+    assert subscription.status_code == 201
+    delivery = _webhook_delivery(db, b.id)
+    product_id, payment_id = uuid.uuid4(), uuid.uuid4()
+    product = {"name": f"{MARK} product", "description": MARK}
+    assert client.put(f"/products/{product_id}", headers=b.headers, json=product).status_code == 201
+    payment = {"object": {"type": "receivable", "id": str(receivable_id)}, "amount": 100, "currency": "EUR",
+               "paid_date": "2026-01-15", "reference": MARK}
+    assert client.put(f"/payment-records/{payment_id}", headers=b.headers, json=payment).status_code == 201
     # A has a connection and data of its own, so "not found" is not just "A has nothing".
     make_records(db, make_connection(db, tenant.id), 2)
     make_tax_rate(db, tenant.id, "A VAT")
@@ -67,8 +77,27 @@ def organization_b(client: TestClient, other_tenant: Tenant, tenant: Tenant, db:
         "invoice_id": "B-INV-1",
         "accounting_payable_id": "B-PAY-1",
         "object_id": str(record.object_id),
+        "webhook_subscription_id": subscription.json()["id"],
+        "webhook_delivery_id": str(delivery.id),
+        "event_id": str(delivery.event_id),
+        "product_id": str(product_id),
+        "payment_record_id": str(payment_id),
     }
     return OtherOrganization(b, ids, set(ids.values()))
+
+
+def _webhook_delivery(db: Session, organization_id: uuid.UUID) -> Any:
+    """An event of B's, delivered (pending) to B's subscription."""
+    from sqlalchemy import select
+
+    from models import WebhookDelivery, utcnow
+    from webhooks.events import Draft, EventType
+    from webhooks.outbox import write_events
+
+    write_events(db, [Draft(EventType.CONNECTION_DEAUTHORIZED, organization_id, f"accounting_connection:{uuid.uuid4()}",
+                            {"note": MARK})], utcnow())
+    db.commit()
+    return db.scalars(select(WebhookDelivery)).one()
 
 
 Call = tuple[str, str, dict[str, Any] | None, set[int]]
@@ -83,8 +112,10 @@ def _walk(b: OtherOrganization, a_counterpart: str) -> list[Call]:
         ("GET", f"/organizations/{i['organization_id']}", None, {403}),
         ("PUT", f"/organizations/{i['organization_id']}", {"name": "mine now"}, {403}),
         ("GET", f"/accounting-connections/{i['connection_id']}", None, {404}),
+        ("PATCH", f"/accounting-connections/{i['connection_id']}", {"credentials": {"password": "x"}}, {404}),
         ("POST", f"/accounting-connections/{i['connection_id']}/sync", None, {404}),
         ("POST", f"/accounting-connections/{i['connection_id']}/disconnect", None, {404}),
+        ("POST", f"/accounting-connections/{i['connection_id']}/tenant", {"tenant_id": "x"}, {404}),
         ("GET", f"/accounting-synced-records/{i['synced_record_id']}", None, {404}),
         ("POST", f"/accounting-synced-records/{i['synced_record_id']}/push", None, {404}),
         ("GET", f"/accounting/payables/{i['accounting_payable_id']}", None, {404}),
@@ -100,6 +131,21 @@ def _walk(b: OtherOrganization, a_counterpart: str) -> list[Call]:
         ("PUT", f"/payables/{i['payable_id']}", document, {404}),
         ("GET", f"/receivables/{i['receivable_id']}", None, {404}),
         ("PUT", f"/receivables/{i['receivable_id']}", document, {404}),
+        ("GET", f"/webhook-subscriptions/{i['webhook_subscription_id']}", None, {404}),
+        ("PATCH", f"/webhook-subscriptions/{i['webhook_subscription_id']}", {"description": "mine now"}, {404}),
+        ("DELETE", f"/webhook-subscriptions/{i['webhook_subscription_id']}", None, {404}),
+        ("POST", f"/webhook-subscriptions/{i['webhook_subscription_id']}/rotate-secret", None, {404}),
+        ("GET", f"/webhook-deliveries/{i['webhook_delivery_id']}", None, {404}),
+        ("POST", f"/webhook-deliveries/{i['webhook_delivery_id']}/redeliver", None, {404}),
+        ("GET", f"/accounting-connections/{i['connection_id']}/defaults", None, {404}),
+        ("PATCH", f"/accounting-connections/{i['connection_id']}/defaults", {"payment_ledger_account_id": None}, {404}),
+        ("GET", f"/products/{i['product_id']}", None, {404}),
+        ("PUT", f"/products/{i['product_id']}", {"name": "mine now"}, {404}),
+        ("GET", f"/payment-records/{i['payment_record_id']}", None, {404}),
+        ("PUT", f"/payment-records/{i['payment_record_id']}", {
+            "object": {"type": "payable", "id": str(uuid.uuid4())}, "amount": 1, "currency": "EUR",
+            "paid_date": "2026-01-15"}, {404}),
+        ("DELETE", f"/payment-records/{i['payment_record_id']}", None, {404}),
     ]
 
 
@@ -113,10 +159,15 @@ LISTS = [
     "/counterparts",
     "/payables",
     "/receivables",
+    "/webhook-subscriptions",
+    "/webhook-deliveries",
+    "/products",
+    "/payment-records",
 ]
 CREATES = [
     ("POST", "/accounting-connections", {"platform": "tryton", "settings": {}, "credentials": {}}),
     ("POST", "/accounting-tax-rates", {"name": "x", "effective_tax_rate": 1}),
+    ("POST", "/webhook-subscriptions", {"url": "https://8.8.8.8/a", "event_types": ["accounting_sync.finished"]}),
 ]
 
 
@@ -171,7 +222,7 @@ def test_every_endpoint_refuses_another_organizations_objects(
 
     paths = client.get("/openapi.json").json()["paths"]
     every = {(method.upper(), re.sub(r"\{[^}]+\}", "{}", path)) for path, item in paths.items() for method in item}
-    assert len(every) == 30 and every - walked == set()
+    assert every - walked == set(), "an endpoint the isolation walk does not cover"
 
     db.expire_all()
     i = b.ids
@@ -180,6 +231,8 @@ def test_every_endpoint_refuses_another_organizations_objects(
     assert internal is not None and internal.name == f"{MARK} internal"
     assert db.get(Counterpart, uuid.UUID(i["counterpart_id"])).name == f"{MARK} cp"  # type: ignore[union-attr]
     assert json.dumps(client.get(f"/payables/{i['payable_id']}", headers=b.tenant.headers).json()).count(MARK) == 2
+    subscription = client.get(f"/webhook-subscriptions/{i['webhook_subscription_id']}", headers=b.tenant.headers)
+    assert subscription.json()["description"] == MARK
 
 
 def test_a_platform_key_sees_each_organization_only_through_its_header(

@@ -88,7 +88,8 @@ def synced_record(conn: Any, *, object_type: str = "bill", sync_status: str = "d
 
     at: datetime = utcnow() - age
     row = AccountingSyncedRecord(
-        id=uuid.uuid4(), organization_id=conn.organization_id, connection_id=conn.id, object_type=object_type,
+        id=uuid.uuid4(), organization_id=conn.organization_id, connection_id=conn.id, books_id=conn.books,
+        object_type=object_type,
         object_id=uuid.uuid4(), platform=conn.platform, sync_status=sync_status, created_at=at, updated_at=at,
         **values,
     )

@@ -76,7 +76,7 @@ def test_tax_rates_list_shows_percentages_and_filters(cli: Cli) -> None:
 
     acme, globex = organization("Acme"), organization("Globex")
     conn = connection(acme)
-    vat = AccountingTaxRate(organization_id=acme.id, connection_id=conn.id, is_external=True, platform_id="7",
+    vat = AccountingTaxRate(organization_id=acme.id, connection_id=conn.id, books_id=conn.books, is_external=True, platform_id="7",
                             name="VAT 20%", code="V20", effective_tax_rate=2000)
     reduced = AccountingTaxRate(organization_id=acme.id, is_external=False, name="Reduced", effective_tax_rate=550)
     theirs = AccountingTaxRate(organization_id=globex.id, is_external=False, name="GST", effective_tax_rate=1000)

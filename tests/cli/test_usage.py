@@ -10,7 +10,7 @@ import pytest
 from tests.cli.support import Cli, run_booksync
 
 COMMANDS = [
-    [], ["connections"], ["connections", "list"], ["connections", "show"], ["sync"], ["disconnect"], ["records"],
+    [], ["connections"], ["connections", "list"], ["connections", "show"], ["connections", "defaults"], ["sync"], ["disconnect"], ["records"],
     ["push"], ["tax-rates"], ["tax-rates", "list"], ["api-keys"], ["api-keys", "create"], ["api-keys", "list"],
     ["api-keys", "revoke"], ["organizations"], ["organizations", "create"], ["organizations", "list"],
     ["documents"], ["documents", "import"], ["db"], ["db", "upgrade"], ["db", "current"], ["db", "check"],
@@ -53,6 +53,7 @@ def test_every_command_has_help() -> None:
         (["frobnicate"], "No such command 'frobnicate'"),
         (["api", "--port", "70000"], "Invalid value for '--port'"),
         (["documents", "import", "/nonexistent/file.jsonl"], "Invalid value for 'FILE'"),
+        (["connections", "defaults", SOME_ID, "--payment-account", "bank"], "'bank' is not a ledger account id"),
     ],
 )
 def test_bad_usage_is_one_line_and_status_2(args: list[str], says: str) -> None:

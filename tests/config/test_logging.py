@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import structlog
 
-from config.logging import REDACTED, configure_logging, redact_processor, redact_text, register_secret
+from config.logging import REDACTED, configure_logging, redact_processor, redact_text, register_secret, reset_logging
 from tests.conftest_tryton import tryton_sandbox, tryton_template  # noqa: F401
 
 
@@ -92,11 +92,11 @@ def test_nested_dicts_and_lists_are_walked() -> None:
 def captured_json_logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
     stream = io.StringIO()
     monkeypatch.setattr("sys.stderr", stream)
-    configure_logging("json", "INFO", force=True)
+    configure_logging("json", "INFO", force=True, cache=False)
     yield stream
     structlog.contextvars.clear_contextvars()
     monkeypatch.undo()
-    configure_logging(force=True)
+    reset_logging()
 
 
 def _lines(stream: io.StringIO) -> list[dict[str, Any]]:

@@ -46,7 +46,7 @@ def test_a_duplicate_synced_record_is_refused(session: Session) -> None:
     for _ in range(2):
         session.add(
             AccountingSyncedRecord(
-                organization_id=org.id, connection_id=connection.id, object_type="bill", object_id=object_id,
+                organization_id=org.id, connection_id=connection.id, books_id="books-1", object_type="bill", object_id=object_id,
                 platform="tryton",
             )
         )

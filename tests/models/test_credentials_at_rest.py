@@ -8,7 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from config import secrets
-from config.logging import configure_logging
+from config.logging import configure_logging, reset_logging
 from config.secrets import Credentials
 from models import AccountingConnection, Organization
 
@@ -58,7 +58,7 @@ def test_key_rotation_keeps_old_tokens_readable(monkeypatch: pytest.MonkeyPatch,
 
 def test_credentials_never_show_their_values(capsys: pytest.CaptureFixture[str]) -> None:
     credentials = Credentials(username="admin", password=PASSWORD, access_token=TOKEN)
-    configure_logging("json", force=True)
+    configure_logging("json", force=True, cache=False)
     structlog.get_logger("test").info("connecting", credentials=credentials, password=PASSWORD, note=f"token {TOKEN}")
     logging.getLogger("plain").warning("Authorization: Bearer %s", TOKEN)
     try:
@@ -71,3 +71,4 @@ def test_credentials_never_show_their_values(capsys: pytest.CaptureFixture[str])
         assert secret not in message
     assert PASSWORD not in err
     assert "connecting" in err and "[redacted]" in err
+    reset_logging()

@@ -81,6 +81,50 @@ class ContractBackend(Protocol):
     def is_document_create(self, request: httpx.Request) -> bool: ...
 
 
+@dataclass(frozen=True)
+class HeldProduct:
+    """A product as the accounting system holds it, in the contract's units."""
+
+    platform_id: str
+    name: str
+    type: str  #: "product" or "service"
+    unit_price: int | None
+
+
+@dataclass(frozen=True)
+class HeldPayment:
+    """A payment recorded against a document, as the accounting system holds it."""
+
+    platform_id: str
+    amount: int
+    account: str  #: the ledger account the money left or reached, by the system's id
+
+
+class PaymentsBackend(ContractBackend, Protocol):
+    """What the products-and-payments suite (``test_payments_products.py``) asks of a backend besides the
+    contract's: an oracle reading the system directly."""
+
+    def held_products(self) -> dict[str, HeldProduct]: ...
+
+    def held_line_products(self, kind: DocumentKind, platform_id: str) -> list[str | None]: ...
+
+    def held_payments(self, kind: DocumentKind, platform_id: str) -> list[HeldPayment]: ...
+
+    def held_amount_due(self, kind: DocumentKind, platform_id: str) -> int: ...
+
+    def payment_account(self) -> str:
+        """An account payments can be recorded on that is not the system's default one."""
+        ...
+
+    def other_currency(self) -> str:
+        """A currency the system knows that is not its documents' (USD)."""
+        ...
+
+    def is_payment_record(self, request: httpx.Request) -> bool:
+        """Whether ``request`` is the call that records a payment (to cut its answer off)."""
+        ...
+
+
 class CutOffAfterForwarding(httpx.BaseTransport):
     """Forwards a matching request to the server, then loses the answer (raises ReadTimeout) once."""
 

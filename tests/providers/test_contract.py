@@ -132,7 +132,9 @@ def test_get_document_and_not_found(backend: ContractBackend, provider: Accounti
     assert held_view(provider.get_document(DocumentKind.PAYABLE, some)) == held[some]
     with pytest.raises(NotFoundError):
         provider.get_document(DocumentKind.PAYABLE, "987654")
-    receivable = sorted(backend.held_documents(DocumentKind.RECEIVABLE))[0]
+    # A receivable's id is no payable's: asked as a payable it is not found (QuickBooks numbers bills and
+    # invoices apart, so the id is one that names no bill).
+    receivable = next(pid for pid in sorted(backend.held_documents(DocumentKind.RECEIVABLE)) if pid not in held)
     with pytest.raises(NotFoundError):
         provider.get_document(DocumentKind.PAYABLE, receivable)
 
@@ -223,6 +225,7 @@ def test_updating_a_draft_changes_the_same_document(backend: ContractBackend, pr
 
 
 def test_updating_a_posted_document_is_a_data_error(backend: ContractBackend) -> None:
+    """Where the system has drafts; where it has none (``has_drafts = False``), a posted document is updated."""
     kind = DocumentKind.PAYABLE
     document = outgoing(backend, kind)
     key = f"posted-{uuid.uuid4()}"
@@ -230,6 +233,11 @@ def test_updating_a_posted_document_is_a_data_error(backend: ContractBackend) ->
         created = provider.push_document(document, key, None)
         pulled = provider.get_document(kind, created.platform_id)
         assert pulled.status == "open"
+        if not getattr(backend, "has_drafts", True):  # QuickBooks: every document is posted and stays changeable
+            changed = provider.push_document(outgoing(backend, kind, quantity="5"), key, created.platform_id)
+            assert changed.platform_id == created.platform_id and not changed.created
+            assert backend.held_documents(kind)[created.platform_id].subtotal == 5 * 12_345
+            return
         with pytest.raises(DataError) as caught:
             provider.push_document(outgoing(backend, kind, quantity="5"), key, created.platform_id)
     assert "posted" in caught.value.message

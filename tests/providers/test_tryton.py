@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import uuid
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 
 from config.secrets import Credentials
-from deploy.tryton.sandbox import SandboxInfo
+from sandboxes.tryton.sandbox import SandboxInfo
 from providers.errors import DataError
 from providers.tryton import TrytonProvider
 from providers.types import DocumentKind, LineItem, OutgoingCounterpart, OutgoingDocument
@@ -165,3 +167,129 @@ def test_a_draft_left_by_a_failed_post_is_posted_on_retry(tryton_sandbox: Sandbo
     assert second.platform_id == first.platform_id and not second.created
     (invoice,) = tryton_raw.search_read("account.invoice", [["id", "=", int(first.platform_id)]], ["state"])
     assert invoice["state"] == "posted"
+
+
+
+class PostsBeforeTheWrite(httpx.HTTPTransport):
+    """Posts ``invoice_id`` through another client just before the adapter's first write reaches Tryton."""
+
+    def __init__(self, raw: Any, invoice_id: int) -> None:
+        super().__init__()
+        self.raw, self.invoice_id, self.posted = raw, invoice_id, False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if not self.posted and json.loads(request.content or b"{}").get("method") == "model.account.invoice.write":
+            self.raw.model("account.invoice", "post", [self.invoice_id])
+            self.posted = True
+        return super().handle_request(request)
+
+
+def test_a_draft_found_under_its_key_and_posted_meanwhile_is_taken_as_pushed(
+    tryton_sandbox: SandboxInfo, tryton_raw: Any
+) -> None:
+    """A push whose answer was lost left a draft, and Tryton is still posting it (it kept working on the call
+    the client gave up) when the retry has found the draft: the retry's update is refused, and the retry takes
+    the invoice the first attempt made instead of reporting an error for it."""
+    supplier = str(tryton_sandbox.seed()["supplier"]["id"])
+    document = bill(supplier, number=f"RACE-{uuid.uuid4().hex[:6]}")
+    key = f"race-{document.id}"
+    with make(tryton_sandbox) as drafts_only:
+        first = drafts_only.push_document(document, key, None)
+    transport = PostsBeforeTheWrite(tryton_raw, int(first.platform_id))
+    with TrytonProvider({**tryton_sandbox.settings, "post_documents": True}, Credentials(tryton_sandbox.credentials),
+                        transport=transport) as posting:
+        second = posting.push_document(document, key, None)
+    assert transport.posted, "the update was not attempted; nothing was tested"
+    assert second.platform_id == first.platform_id and not second.created
+    invoices = tryton_raw.search_read("account.invoice", [["reference", "=", document.document_number]], ["state"])
+    assert [i["state"] for i in invoices] == ["posted"]
+
+# -- money, currencies, changes that do not touch the invoice ----------------------------------
+
+
+@pytest.mark.parametrize(("currency", "unit_price", "expected_total", "rate"), [
+    ("JPY", 1000, 1200, Decimal("0.006666666667")),      # 1,000 yen + 20%: 1,200 yen; 150 yen to the dollar
+    ("KWD", 1234, 1481, Decimal("3.257328990228")),       # 1.234 KWD + 20% = 1.4808 -> 1.481 (half-even)
+    ("EUR", 10_000, 12_000, Decimal("1.086956521739")),   # 100.00 EUR + 20%
+])
+def test_a_document_in_a_foreign_currency_is_pushed_and_pulled_exactly_with_its_rate(
+    tryton_sandbox: SandboxInfo, tryton_raw: Any, currency: str, unit_price: int, expected_total: int, rate: Decimal
+) -> None:
+    seed = tryton_sandbox.seed()
+    document = replace(
+        bill(str(seed["supplier"]["id"]), number=f"FX-{currency}-{uuid.uuid4().hex[:6]}"),
+        currency=currency, lines=(LineItem("Import", Decimal(1), unit_price, tax_rate_value=2000),),
+    )
+    with make(tryton_sandbox) as provider:
+        pushed = provider.push_document(document, f"fx-{document.id}", None, may_exist=False)
+        assert pushed.totals is not None and pushed.totals.total_amount == expected_total
+        pulled = provider.get_document(DocumentKind.PAYABLE, pushed.platform_id)
+    (raw,) = tryton_raw.search_read("account.invoice", [["id", "=", int(pushed.platform_id)]],
+                                    ["currency.code", "total_amount"])
+    assert raw["currency."]["code"] == currency
+    assert pulled.currency == currency and pulled.total_amount == expected_total
+    assert pulled.lines[0].unit_price == unit_price
+    assert pulled.currency_rate == rate
+
+
+def test_a_currency_tryton_keeps_with_other_decimals_than_iso_is_refused_not_scaled(
+    tryton_sandbox: SandboxInfo, tryton_raw: Any
+) -> None:
+    tryton_raw.model("currency.currency", "create", [{"name": "Bahraini Dinar (2 digits)", "code": "BHD", "symbol": "BD",
+                                                      "digits": 2, "rounding": Decimal("0.01")}])
+    seed = tryton_sandbox.seed()
+    document = replace(bill(str(seed["supplier"]["id"]), number=f"BHD-{uuid.uuid4().hex[:6]}"), currency="BHD")
+    with make(tryton_sandbox) as provider, pytest.raises(DataError) as caught:
+        provider.push_document(document, f"bhd-{document.id}", None)
+    assert "Tryton keeps BHD with 2 decimals where ISO 4217 gives it 3" in caught.value.message
+    assert caught.value.field == "currency"
+
+
+def test_a_line_edited_on_its_own_and_a_renamed_party_reach_the_next_incremental_pull(
+    tryton_sandbox: SandboxInfo, tryton_raw: Any
+) -> None:
+    seed = tryton_sandbox.seed()
+    party = tryton_raw.model("party.party", "create", [{"name": f"Rename Me {uuid.uuid4().hex[:4]}"}])[0]
+    with make(tryton_sandbox) as provider:
+        first = provider.push_document(bill(str(party), number=f"LE-{uuid.uuid4().hex[:6]}"), f"le-{uuid.uuid4()}", None)
+        other = provider.push_document(bill(str(seed["supplier"]["id"]), number=f"LE2-{uuid.uuid4().hex[:6]}"),
+                                       f"le2-{uuid.uuid4()}", None)
+        cursor = None
+        for page in provider.iter_documents(DocumentKind.PAYABLE, None):
+            cursor = page.next_cursor
+        (line,) = tryton_raw.search_read("account.invoice.line", [["invoice", "=", int(other.platform_id)]], ["id"])
+        tryton_raw.model("account.invoice.line", "write", [line["id"]], {"description": "edited on its own"})
+        tryton_raw.model("party.party", "write", [party], {"name": "Renamed Party"})
+        changed = {d.platform_id: d for page in provider.iter_documents(DocumentKind.PAYABLE, cursor) for d in page.items}
+    assert set(changed) == {first.platform_id, other.platform_id}
+    assert changed[other.platform_id].lines[0].description == "edited on its own"
+    assert changed[first.platform_id].counterpart_name == "Renamed Party"
+
+
+def test_a_batch_with_one_document_tryton_refuses_creates_the_others(tryton_sandbox: SandboxInfo, tryton_raw: Any) -> None:
+    from providers.types import PushRequest
+
+    seed = tryton_sandbox.seed()
+    supplier = str(seed["supplier"]["id"])
+    good = [bill(supplier, number=f"BATCH-{i}-{uuid.uuid4().hex[:6]}") for i in range(3)]
+    refused = replace(bill(supplier, number=f"BATCH-BAD-{uuid.uuid4().hex[:6]}"),
+                      lines=(LineItem("Bad account", Decimal(1), 1000, tax_rate_value=2000, ledger_account_id="999999"),))
+    requests = [PushRequest(d, f"batch-{d.id}") for d in (good[0], refused, good[1], good[2])]
+    before = int(tryton_raw.model("account.invoice", "search_count", []))
+    with make(tryton_sandbox) as provider:
+        outcomes = {o.key: o for o in provider.push_documents(requests)}
+    assert len(outcomes) == 4
+    assert outcomes[f"batch-{refused.id}"].error is not None and outcomes[f"batch-{refused.id}"].result is None
+    assert all(outcomes[f"batch-{d.id}"].result is not None for d in good)
+    assert int(tryton_raw.model("account.invoice", "search_count", [])) == before + 3
+
+
+def test_the_books_are_the_server_the_database_and_the_company(tryton_sandbox: SandboxInfo) -> None:
+    with make(tryton_sandbox) as provider:
+        check = provider.check()
+    company = tryton_sandbox.seed()["company"]["id"]
+    port = tryton_sandbox.port
+    assert check.books_id == f"tryton:http://127.0.0.1:{port}/{tryton_sandbox.database}/{company}"
+    assert check.pinned_settings == {"company": company}
+    with make(tryton_sandbox, url=f"HTTP://127.0.0.1:{port}/") as same:
+        assert same.check().books_id == check.books_id

@@ -18,14 +18,41 @@ from providers.tryton import mapping
 from providers.tryton.mapping import Cursor
 
 
-def test_minor_units() -> None:
-    assert mapping.to_minor(Decimal("144.00"), 2) == 14400
-    assert mapping.to_minor(Decimal("99.955"), 2) == 9996
-    assert mapping.to_minor(Decimal("-12.50"), 2) == -1250
-    assert mapping.to_minor(Decimal("5"), 0) == 5
-    assert mapping.to_minor(Decimal("1.234"), 3) == 1234
-    assert mapping.to_minor(None, 2) is None
-    assert mapping.from_minor(12345, 2) == Decimal("123.45")
+def test_minor_units_follow_the_iso_exponent_not_trytons_digits() -> None:
+    assert mapping.to_minor(Decimal("144.00"), "USD") == 14400
+    assert mapping.to_minor(Decimal("-12.50"), "EUR") == -1250
+    assert mapping.to_minor(Decimal("1000"), "JPY", digits=2) == 1000
+    assert mapping.to_minor(Decimal("1.234"), "KWD") == 1234
+    assert mapping.to_minor(None, "USD") is None
+    # more decimals than the currency has (a line's unrounded tax): half-even, as Tryton rounds
+    assert mapping.to_minor(Decimal("99.955"), "USD") == 9996
+    assert mapping.to_minor(Decimal("0.125"), "USD") == 12
+    # a code ISO 4217 does not know keeps Tryton's own digits
+    assert mapping.to_minor(Decimal("1.5"), "XBT", digits=3) == 1500
+
+
+@pytest.mark.parametrize(
+    ("state", "amount_to_pay", "status", "due"),
+    [
+        ("draft", "144.00", "draft", 14400),
+        ("validated", "144.00", "draft", 14400),
+        ("posted", "144.00", "open", 14400),
+        ("posted", "94.00", "partially_paid", 9400),  # a partial payment lowers amount_to_pay
+        ("posted", "0", "paid", 0),  # paid in full, not reconciled (yet)
+        ("paid", "0", "paid", 0),
+        ("cancelled", "144.00", "void", 0),
+    ],
+)
+def test_a_documents_status_and_amount_due_follow_its_payments(
+    state: str, amount_to_pay: str, status: str, due: int
+) -> None:
+    record = {
+        "id": 1, "type": "in", "state": state, "currency.": {"code": "USD", "digits": 2},
+        "total_amount": Decimal("144.00"), "amount_to_pay": Decimal(amount_to_pay), "party": 3,
+        "create_date": dt.datetime(2026, 1, 1), "write_date": None,
+    }
+    document = mapping.document(record, [], {})
+    assert (document.status, document.amount_due) == (status, due)
 
 
 def test_rates() -> None:
@@ -87,7 +114,7 @@ def matches(record: dict[str, Any], domain: list[Any]) -> bool:
 
 def leaf(record: dict[str, Any], clause: tuple[str, str, Any]) -> bool:
     field, operator, value = clause
-    actual = record[field]
+    actual = record.get(field)
     if operator == "=":
         return actual == value
     if operator == "!=":
@@ -225,3 +252,47 @@ def test_cursor_round_trips_and_rejects_garbage() -> None:
     for garbage in ("nope", '{"after": 3}', '{"pos": [1]}'):
         with pytest.raises(ValueError):
             Cursor.decode(garbage)
+
+
+def test_a_change_stamped_before_the_cursor_but_committed_after_is_read_within_the_lag() -> None:
+    """Tryton stamps ``write_date`` when the writing transaction starts: a slow transaction's change can
+    become visible after a pull has already read later stamps."""
+    table = Table()
+    table.create(3)
+    _, cursor_text = pull(table, None, 2)
+    cursor = Cursor.decode(cursor_text)
+    assert cursor.after is not None
+    slow = 1
+    table.rows[slow]["write_date"] = cursor.after - dt.timedelta(seconds=30)  # stamped 30 s before, visible now
+    assert slow not in [r["id"] for r in table.page(cursor, 10)[0]], "without a lag window it is missed"
+    rows = table.rows.values()
+    lagged = [r["id"] for r in sorted(rows, key=order_key) if matches(r, cursor.domain(dt.timedelta(minutes=5)))]
+    assert slow in lagged
+
+
+def test_a_line_edit_or_a_party_rename_counts_as_a_change_of_the_invoice() -> None:
+    table = Table()
+    table.create(3)
+    _, cursor_text = pull(table, None, 5)
+    cursor = Cursor.decode(cursor_text)
+    assert cursor.after is not None
+    later = cursor.after + dt.timedelta(seconds=1)
+    table.rows[1]["lines.write_date"] = later
+    table.rows[2]["party.write_date"] = later
+    found = {r["id"] for r in table.rows.values() if matches(r, cursor.domain())}
+    assert found == {1, 2}
+
+
+def test_the_cursor_moves_past_line_and_party_changes_it_read() -> None:
+    cursor = Cursor(after=dt.datetime(2026, 1, 1))
+    row = {"id": 1, "create_date": dt.datetime(2025, 1, 1), "write_date": None}
+    advanced = cursor.advanced([row], finished=True, stamps=[dt.datetime(2026, 1, 2)])
+    assert advanced.after == dt.datetime(2026, 1, 2)
+
+
+def test_last_change_of_an_invoice_includes_its_lines_and_party() -> None:
+    invoice = {"create_date": dt.datetime(2026, 1, 1), "write_date": None,
+               "party.": {"create_date": dt.datetime(2025, 1, 1), "write_date": dt.datetime(2026, 3, 1)}}
+    lines = [{"create_date": dt.datetime(2026, 1, 1), "write_date": dt.datetime(2026, 2, 1)}]
+    assert mapping.last_change(invoice, lines) == dt.datetime(2026, 3, 1)
+    assert mapping.last_change({**invoice, "party.": None}, lines) == dt.datetime(2026, 2, 1)

@@ -15,9 +15,16 @@ def reset_caches() -> None:
     reset_engine()
 
 
+#: The test servers (Tryton, the hostile ones) listen on loopback.
+TEST_ALLOWED_ADDRESSES = "loopback"
+
+
 @contextmanager
 def booksync_env(**values: str | None) -> Iterator[None]:
-    """Set BOOKSYNC_<NAME> variables (None removes one) for the duration, then restore."""
+    """Set BOOKSYNC_<NAME> variables (None removes one) for the duration, then restore. Tenants' server
+    URLs may point at loopback (where the test servers are) unless ``provider_allowed_addresses`` says
+    otherwise."""
+    values = {"provider_allowed_addresses": TEST_ALLOWED_ADDRESSES, **values}
     saved = {k: v for k, v in os.environ.items() if k.startswith("BOOKSYNC_") and not k.startswith("BOOKSYNC_TEST_")}
     for key in saved:
         del os.environ[key]
@@ -33,3 +40,26 @@ def booksync_env(**values: str | None) -> Iterator[None]:
             del os.environ[key]
         os.environ.update(saved)
         reset_caches()
+
+
+@contextmanager
+def app_publishing_to(broker_url: str) -> Iterator[None]:
+    """This process's Celery app (what the API enqueues with) publishes to ``broker_url`` for the duration.
+
+    The app reads its broker once, when first imported; a test whose worker listens on a Redis of its own
+    points the in-process API there, or the API's tasks would land in the process's default test broker.
+    """
+    from worker import app
+
+    def forget_connections() -> None:
+        app._pool = None  # noqa: SLF001 -- Celery caches the producer pool of the broker it first used
+        app.amqp._producer_pool = None  # noqa: SLF001
+
+    saved = app.conf.broker_url
+    app.conf.broker_url = broker_url
+    forget_connections()
+    try:
+        yield
+    finally:
+        app.conf.broker_url = saved
+        forget_connections()

@@ -38,6 +38,7 @@ def subprocess_env(extra: Mapping[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOOKSYNC_") or k.startswith("BOOKSYNC_TEST_")}
     env.update(extra)
     env.setdefault("BOOKSYNC_LOG_FORMAT", "json")
+    env.setdefault("BOOKSYNC_PROVIDER_ALLOWED_ADDRESSES", "loopback")  # the test servers' addresses
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
@@ -56,13 +57,19 @@ def running(args: list[str], env: Mapping[str, str], log_path: Path, cwd: Path |
 
 
 def stop(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
+    """SIGTERM to the main process (a Celery worker stops its own pool; signalling the whole group can
+    kill a child holding the pool's queue lock and hang the main process), then SIGKILL to the group."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
     try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+        os.killpg(process.pid, signal.SIGKILL)  # whatever of the group is left (orphaned children)
+    except ProcessLookupError:
+        pass
+    if process.poll() is None:
         process.wait(5)
 
 

@@ -9,7 +9,15 @@ import pytest
 
 POSTGRES_ADMIN_URL = os.environ.get("BOOKSYNC_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL_BASE = os.environ.get("BOOKSYNC_TEST_REDIS_URL", "redis://127.0.0.1:6379")
-REDIS_TEST_DB = int(os.environ.get("BOOKSYNC_TEST_REDIS_DB", "11"))
+def _redis_test_db() -> int:
+    """``BOOKSYNC_TEST_REDIS_DB`` (11), plus the pytest-xdist worker's number: each worker its own database."""
+    base = int(os.environ.get("BOOKSYNC_TEST_REDIS_DB", "11"))
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    return (base + index) % 16
+
+
+REDIS_TEST_DB = _redis_test_db()
 
 START_POSTGRES = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
 START_REDIS = 'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no'

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from deploy.tryton.sandbox import SandboxInfo
+from sandboxes.tryton.sandbox import SandboxInfo
 from models import (
     AccountingConnection,
     ConnectionStatus,
@@ -59,9 +59,14 @@ def make_organization(session: Session) -> Organization:
 
 def connect_tryton(session: Session, org: Organization, sandbox: SandboxInfo, *, backfill: bool = True,
                    connected_at: datetime | None = None) -> AccountingConnection:
+    """A connected Tryton connection, made as the API makes one: the test call names its books."""
+    from tasks.engine.reconnect import check_connection
+
+    check = check_connection("tryton", sandbox.settings, sandbox.credentials)
     connection = AccountingConnection(
         organization_id=org.id, platform="tryton", status=ConnectionStatus.CONNECTED.value,
-        settings=sandbox.settings, credentials=sandbox.credentials, backfill=backfill,
+        settings={**sandbox.settings, **check.pinned_settings}, credentials=sandbox.credentials, backfill=backfill,
+        books_id=check.books_id,
         connected_at=connected_at or datetime.now(UTC), next_sync_at=datetime.now(UTC) + timedelta(hours=1),
     )
     session.add(connection)
@@ -127,3 +132,20 @@ def add_tryton_tax(raw: Any, rate: str, name: str) -> None:
 
 
 __all__ = ["Path"]
+
+
+def connect_memory(session: Session, org: Organization, books: str, *, backfill: bool = True,
+                   max_batch: int = 10, connected_at: datetime | None = None, **settings: Any) -> AccountingConnection:
+    """A connected connection to the in-memory books ``books`` (``sandboxes.memory``); ``settings`` are the
+    memory provider's others (``post_documents``, ``payments``, ``products``)."""
+    from sandboxes.memory import PASSWORD
+
+    connection = AccountingConnection(
+        organization_id=org.id, platform="memory", status=ConnectionStatus.CONNECTED.value,
+        settings={"books": books, "max_batch": max_batch, **settings}, credentials={"password": PASSWORD},
+        books_id=f"memory:{books}", backfill=backfill, connected_at=connected_at or datetime.now(UTC),
+        next_sync_at=datetime.now(UTC) + timedelta(hours=1),
+    )
+    session.add(connection)
+    session.commit()
+    return connection

@@ -10,7 +10,7 @@ from celery.result import AsyncResult
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from deploy.tryton.sandbox import SandboxInfo
+from sandboxes.tryton.sandbox import SandboxInfo
 from models import AccountingConnection, AccountingDocument, AccountingSyncedRecord, Payable
 from models.db import get_sessionmaker
 from tasks import disconnect_connection, push_synced_record, sync_connection
@@ -182,6 +182,17 @@ def test_a_task_with_bad_arguments_fails_with_a_clear_message(celery_client: Any
     bad_trigger = sync_connection.apply_async(args=["7d1f1c1e-2f1a-4a53-9a51-5b0f8f3f0a11", "hourly"])
     with pytest.raises(Exception, match="trigger must be one of"):
         bad_trigger.get(timeout=TIMEOUT)
+    bad_flag = sync_connection.apply_async(args=["7d1f1c1e-2f1a-4a53-9a51-5b0f8f3f0a11", "manual", "yes"])
+    with pytest.raises(Exception, match="full_reconcile must be true or false"):
+        bad_flag.get(timeout=TIMEOUT)
+
+
+def test_a_fan_out_asked_for_more_partitions_than_allowed_enqueues_nothing(celery_client: Any) -> None:
+    from tasks import schedule_due_syncs
+
+    for partitions in (10**6, 0, -3, "7"):
+        with pytest.raises(Exception, match="partitions must be from 1 to 256"):
+            schedule_due_syncs.apply_async(args=[None, partitions]).get(timeout=TIMEOUT)
 
 
 def test_the_beat_task_enqueues_due_connections_and_a_worker_syncs_them(books: dict[str, Any]) -> None:

@@ -233,7 +233,7 @@ def test_a_prefork_worker_counts_syncs_and_pushes_and_the_api_serves_them(
 
     busy = _seed(lease_holder="elsewhere:1", lease_expires_at=utcnow() + timedelta(minutes=10))
     waiting = _seed(status="pending_auth")
-    record = AccountingSyncedRecord(organization_id=waiting.organization_id, connection_id=waiting.id,
+    record = AccountingSyncedRecord(organization_id=waiting.organization_id, connection_id=waiting.id, books_id="books-1",
                                     object_type="bill", object_id=uuid.uuid4(), platform="tryton")
     with session_scope() as session:
         session.add(record)

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from deploy.tryton.sandbox import SandboxInfo
-from deploy.tryton.sandbox import free_port
-from models import AccountingConnection, AccountingSyncedRecord, ConnectionStatus
+from config import get_settings
+
+from sandboxes.tryton.sandbox import SandboxInfo
+from sandboxes.tryton.sandbox import free_port
+from models import AccountingConnection, AccountingSyncedRecord, ConnectionStatus, Counterpart, Organization
 from models.db import get_sessionmaker
-from providers.errors import RetryableError
-from tasks.definitions import backoff
+from providers.errors import RateLimited, RetryableError
+from providers.http import call_deadline
+from tasks.definitions import backoff, provider_time
 from tasks.engine import sync
+from tasks.engine.connections import open_provider
 from tests.conftest_tryton import tryton_raw, tryton_sandbox, tryton_template  # noqa: F401
 from tests.tasks.conftest import connect_tryton, make_bill, make_counterpart, make_organization, tryton_invoice_count
 
@@ -76,6 +81,25 @@ def test_backoff_grows_is_jittered_bounded_and_honours_retry_after() -> None:
     assert min(backoff(0, 120.0) for _ in range(50)) >= 120
 
 
+def test_new_provider_calls_stop_well_before_the_soft_limit_and_one_under_way_may_finish() -> None:
+    assert provider_time(1500) == (1470.0, 1495.0)
+    assert provider_time(20) == (5.0, 15.0)  # new calls get at least 5 s, one under way the rest less 5 s
+    assert provider_time(10) == (5.0, 5.0)
+
+
+def test_a_sync_whose_time_for_new_calls_is_spent_stops_at_a_clean_point_to_continue_in_a_new_one(
+    db_url: str, tryton_sandbox: SandboxInfo, tryton_raw: Any
+) -> None:
+    connection_id, _ = _connection(tryton_sandbox)
+    before = tryton_invoice_count(tryton_raw)
+    with call_deadline(60), pytest.raises(RateLimited) as stopped:
+        sync.run_sync(get_sessionmaker(), connection_id, "manual", calls_until=time.monotonic() - 1)
+    assert stopped.value.details == {"reason": "time"} and stopped.value.retry_after == 1.0
+    assert tryton_invoice_count(tryton_raw) == before, "nothing is pushed once the time for calls is spent"
+    assert _get(connection_id).lease_holder is None
+    assert sync.run_sync(get_sessionmaker(), connection_id, "manual").pushed["bill"] == 1
+
+
 def test_a_document_deleted_in_the_accounting_system_is_never_recreated(
     db_url: str, tryton_sandbox: SandboxInfo, tryton_raw: Any
 ) -> None:
@@ -133,3 +157,58 @@ def test_settings_the_provider_refuses_fail_the_sync_with_a_message_on_the_conne
     assert summary.status == "failed"
     assert "database" in connection.errors[0]["message"]
     assert connection.status == ConnectionStatus.CONNECTED and connection.lease_holder is None
+
+
+def _provider_seeing_lags(lags: list[tuple[str, float]], *, rate_limited_push: bool) -> Any:
+    """The connection's real provider, noting the lag window each pull asks for; its document pushes
+    answer ``RateLimited`` when asked to (a sync that used its budget after pulling)."""
+
+    def factory(connection: AccountingConnection) -> Any:
+        provider = open_provider(connection)
+        iter_documents = provider.iter_documents
+
+        def noted(kind: Any, cursor: Any, *, lag_seconds: float = 0.0) -> Any:
+            lags.append((kind.value, lag_seconds))
+            return iter_documents(kind, cursor, lag_seconds=lag_seconds)
+
+        def spent(requests: Any) -> Any:
+            raise RateLimited("the minute's budget is spent", retry_after=1.0)
+
+        provider.iter_documents = noted  # type: ignore[method-assign]
+        if rate_limited_push:
+            provider.push_documents = spent  # type: ignore[method-assign]
+        return provider
+
+    return factory
+
+
+def test_a_sync_continued_after_its_budget_reads_only_past_the_cursor_and_reaches_its_pushes(
+    db_url: str, tryton_sandbox: SandboxInfo, tryton_raw: Any
+) -> None:
+    """A continuation that re-read the lag window could spend its whole run there, run after run."""
+    connection_id, first_bill = _connection(tryton_sandbox, backfill=True)
+    sessions = get_sessionmaker()
+    assert sync.run_sync(sessions, connection_id, "manual").pushed["bill"] == 1  # the cursors are set
+    with sessions() as session:
+        organization, vendor = session.get(Organization, first_bill.organization_id), session.get(
+            Counterpart, first_bill.counterpart_id)
+        assert organization is not None and vendor is not None
+        make_bill(session, organization, vendor, "B-OUT-2")
+        session.commit()
+    lag = float(get_settings().pull_lag_seconds)
+    lags: list[tuple[str, float]] = []
+    with pytest.raises(sync.SyncContinues) as stopped:
+        sync.run_sync(sessions, connection_id, "manual", provider_factory=_provider_seeing_lags(lags, rate_limited_push=True))
+    assert lags == [("payable", lag), ("receivable", lag)]
+    assert stopped.value.read_past_lag == {"payable", "receivable"}
+    assert _get(connection_id).lease_holder is None
+
+    lags.clear()
+    summary = sync.run_sync(sessions, connection_id, "manual", resumed=stopped.value.read_past_lag,
+                            provider_factory=_provider_seeing_lags(lags, rate_limited_push=False))
+    assert summary.status == "done" and summary.pushed["bill"] == 1
+    assert lags == [("payable", 0.0), ("receivable", 0.0)], "a continuation re-read the lag window"
+
+    lags.clear()
+    sync.run_sync(sessions, connection_id, "schedule", provider_factory=_provider_seeing_lags(lags, rate_limited_push=False))
+    assert lags == [("payable", lag), ("receivable", lag)], "the next sync re-reads the window"

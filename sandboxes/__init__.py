@@ -1,0 +1,1 @@
+"""Local accounting systems for tests, benchmarks and the demo: a real Tryton, and stand-ins for the clouds."""

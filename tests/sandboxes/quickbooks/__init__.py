@@ -1,0 +1,1 @@
+"""Tests of the QuickBooks Online sandbox (sandboxes/quickbooks/)."""
