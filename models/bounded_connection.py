@@ -23,20 +23,29 @@ MARGIN_SECONDS = 10.0
 
 
 class IdleBoundedCursor(psycopg.Cursor[Any]):
-    """A cursor after whose ``executemany`` the server's ``idle_in_transaction_session_timeout`` runs again.
+    """A cursor whose ``executemany`` sends each statement with its own Sync, never a pipeline.
 
-    psycopg runs ``executemany`` as a pipeline that ends with a flush request after its Sync; PostgreSQL
-    arms the idle-in-transaction timeout only when it sends ReadyForQuery, and reading the flush request
-    disarms it. A session partitioned from booksync right after an ``executemany`` (the synced records'
-    attempt marks, before the commit that follows) then stays idle in its transaction, holding those rows'
-    locks, for as long as the network is away. One more statement (a round trip of a fraction of a
-    millisecond) ends with a ReadyForQuery and re-arms the timeout.
+    PostgreSQL arms ``idle_in_transaction_session_timeout`` only when it has answered a Sync (or a simple
+    query) and waits for the next message. psycopg's pipelined ``executemany`` writes its statements in
+    several sends, then a Sync, then a flush request, and reading the flush request disarms the timeout
+    again. A partition that begins anywhere in there (after any of those sends reached the server) leaves
+    the session idle in its transaction, holding the rows it updated (the synced records' attempt marks,
+    before the commit that follows), for as long as the network is away; seen at 77 s against a 5 s
+    timeout on a loaded machine. Each statement in its own round trip ending in a Sync leaves the server
+    armed whatever message the partition holds back. It costs one round trip a row, and booksync's
+    ``executemany`` calls are bounded by a push chunk (bulk loads go through COPY).
     """
 
     def executemany(self, query: Any, params_seq: Any, *, returning: bool = False) -> None:
-        super().executemany(query, params_seq, returning=returning)
-        if self.connection.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
-            self.connection.execute("SELECT 1")
+        connection = self._conn
+        if connection._pipeline:  # noqa: SLF001 -- a caller's own pipeline: ride it as psycopg does
+            super().executemany(query, params_seq, returning=returning)
+            return
+        try:
+            with connection.lock:
+                connection.wait(self._executemany_gen_no_pipeline(query, params_seq, returning))
+        except errors._NO_TRACEBACK as exc:  # noqa: SLF001 -- as psycopg's own executemany re-raises
+            raise exc.with_traceback(None)
 
 
 class BoundedConnection(psycopg.Connection[Any]):

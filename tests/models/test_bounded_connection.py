@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
 from contextlib import suppress
+from typing import Any
 
 import psycopg
 import pytest
+from psycopg.pq import Trace
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
@@ -98,9 +101,44 @@ def test_the_server_gives_up_an_answer_a_silent_client_never_reads() -> None:
                 time.sleep(0.2)
 
 
+def _messages_sent_by_executemany(connection: psycopg.Connection[Any]) -> list[list[str]]:
+    """The frontend messages of one ``executemany``, in the runs the client sent between two server answers."""
+    connection.execute("create temporary table marks (id int primary key, attempts int)")
+    connection.execute("insert into marks select g, 0 from generate_series(1, 5) g")
+    with tempfile.TemporaryFile(mode="w+") as trace:
+        connection.pgconn.trace(trace.fileno())
+        connection.pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS | Trace.REGRESS_MODE)
+        cursor = connection.cursor()
+        cursor.executemany("update marks set attempts = attempts + 1 where id = %s", [(i,) for i in range(1, 6)])
+        assert cursor.rowcount == 5
+        connection.pgconn.untrace()
+        trace.seek(0)
+        lines = [line.split("\t") for line in trace.read().splitlines() if line]
+    runs: list[list[str]] = [[]]
+    for direction, _length, message, *_ in lines:
+        if direction == "F":
+            runs[-1].append(message.strip())
+        elif runs[-1]:
+            runs.append([])
+    return [run for run in runs if run]
+
+
+def test_every_statement_of_an_executemany_ends_in_a_sync_so_a_partition_anywhere_leaves_the_server_armed() -> None:
+    """The server arms its idle-in-transaction timeout only after answering a Sync. psycopg's pipeline sends
+    several statements before its Sync (and a flush request after it): a partition that holds back the rest
+    of such a run leaves the session waiting, unarmed, with the locks it took."""
+    require_postgres()
+    with BoundedConnection.connect(host="127.0.0.1", port=5432, dbname="postgres", user="root") as connection:
+        runs = _messages_sent_by_executemany(connection)
+    assert runs and all(run[-1] == "Sync" and run.count("Execute") <= 1 and "Flush" not in run for run in runs), runs
+    with psycopg.connect(host="127.0.0.1", port=5432, dbname="postgres", user="root") as plain:
+        pipelined = _messages_sent_by_executemany(plain)
+    assert any(run.count("Execute") > 1 for run in pipelined), \
+        f"psycopg's own executemany no longer pipelines ({pipelined}): IdleBoundedCursor may be unneeded"
+
+
 def test_a_session_partitioned_right_after_an_executemany_is_ended_by_the_server() -> None:
-    """psycopg's pipelined executemany leaves the server's idle-in-transaction timeout disarmed; booksync's
-    connections re-arm it, so a partition before the commit cannot leave the rows locked for ever."""
+    """A partition before the commit that follows an executemany cannot leave the rows locked for ever."""
     import threading
 
     from config.settings import Settings
