@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from sqlalchemy import select
@@ -186,6 +186,7 @@ def _run_sync(
                                  for warning in warnings]
             connection.sync_count += 1
             connection.retry_count = 0
+            _back_to_regular_slot(connection, now())
             finished = True  # committed with the lease's release, in one durable commit
         except AuthenticationError as exc:
             session.rollback()
@@ -194,6 +195,11 @@ def _run_sync(
             summary.status, summary.message = "failed", connection.errors[0]["message"]
         except RateLimited as exc:
             session.rollback()
+            try:
+                _due_unless_continued(connection, now(), exc.retry_after or 0.0, settings.lease_seconds)
+                session.commit()
+            except SQLAlchemyError:  # the database is away: the continuation message alone carries the rest
+                session.rollback()
             summary.status = "rescheduled"
             summary.message = scrub(f"stopped at the rate limit ({exc.message}); continues in {exc.retry_after or 0:.0f}s",
                                     secrets)
@@ -222,6 +228,26 @@ def _run_sync(
             emit(summary, session)
             if not released:
                 _release_quietly(session, connection_id, holder, keep=finished)
+
+
+def _due_unless_continued(connection: AccountingConnection, at: datetime, retry_after: float, grace: float) -> None:
+    """A sync that stops to go on in a new task is also made due a little after that task should have begun.
+
+    The continuation is a message sent after the lease is released; a worker killed or frozen in between
+    would leave the rest of the sync to the connection's next hourly slot. Committed before the stop, this
+    due time lets beat start it instead; a continuation that does run finishes first and moves the
+    connection back to its regular slot."""
+    due = at + timedelta(seconds=retry_after + grace)
+    if connection.next_sync_at is not None and connection.next_sync_at > due:
+        connection.next_sync_at = due
+
+
+def _back_to_regular_slot(connection: AccountingConnection, at: datetime) -> None:
+    """After a finished sync, the connection is next due at its regular slot (not at a continuation's due time)."""
+    if connection.next_sync_at is not None:
+        regular = next_slot(connection.id, at, get_settings().sync_period_seconds)
+        if connection.next_sync_at < regular:
+            connection.next_sync_at = regular
 
 
 def _checkpoint(heartbeat: lease.Heartbeat, calls_until: float | None = None) -> Callable[[], None]:

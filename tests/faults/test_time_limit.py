@@ -133,7 +133,9 @@ def test_a_sync_ended_by_the_hard_time_limit_is_started_again_by_the_next_beat_t
         wait_for(lambda: done_count(connection_id) == bills, timeout=180, interval=0.5, what=f"all {bills} bills done")
         recovery = time.monotonic() - ended
         text = log.read_text()
-    assert "schedule.recovered_dead_syncs" in text, "the sync was not started again by beat's dead-lease recovery"
+    # Frozen while it held the lease: beat's dead-lease recovery starts it again. Frozen after a clean stop
+    # had released the lease, before the continuation was sent: the due time committed with that stop does.
+    assert "schedule.recovered_dead_syncs" in text or "'enqueued': 1" in text, "beat did not start the sync again"
     found = tryton_count(tryton_raw, prefix)
     TALLY.books(expected=bills, found=found)
     TALLY.fault(found == bills)

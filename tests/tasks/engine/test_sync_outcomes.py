@@ -96,8 +96,18 @@ def test_a_sync_whose_time_for_new_calls_is_spent_stops_at_a_clean_point_to_cont
         sync.run_sync(get_sessionmaker(), connection_id, "manual", calls_until=time.monotonic() - 1)
     assert stopped.value.details == {"reason": "time"} and stopped.value.retry_after == 1.0
     assert tryton_invoice_count(tryton_raw) == before, "nothing is pushed once the time for calls is spent"
-    assert _get(connection_id).lease_holder is None
+    stopped_at = _get(connection_id)
+    assert stopped_at.lease_holder is None
+    # Durable without the continuation message: a worker lost before sending it leaves the connection due
+    # shortly (the continuation's delay and a lease), not at its next hourly slot.
+    assert stopped_at.next_sync_at is not None
+    assert stopped_at.next_sync_at <= datetime.now(UTC) + timedelta(seconds=1 + get_settings().lease_seconds)
     assert sync.run_sync(get_sessionmaker(), connection_id, "manual").pushed["bill"] == 1
+    finished = _get(connection_id)
+    assert finished.next_sync_at is not None
+    assert finished.next_sync_at == sync.next_slot(connection_id, finished.last_sync_finished_at,
+                                                   get_settings().sync_period_seconds), \
+        "a finished sync moves the connection back to its regular slot"
 
 
 def test_a_document_deleted_in_the_accounting_system_is_never_recreated(
