@@ -155,7 +155,7 @@ def sync_connection(
                                  calls_until=time.monotonic() + new_calls, resumed=resumed).as_dict()
     except RateLimited as exc:
         # Not a failure: the budget is spent. A new sync starts when it returns; this one ends cleanly.
-        countdown = int(min(MAX_COUNTDOWN_SECONDS, max(1.0, exc.retry_after or 60.0)))
+        countdown = sync.continuation_countdown(exc.retry_after)
         read = exc.read_past_lag if isinstance(exc, sync.SyncContinues) else resumed
         continuation = ((connection_id, trigger, full_reconcile), {"resume": sorted(read)})
         try:

@@ -34,6 +34,7 @@ from tasks.engine.push import Pusher
 from tasks.engine.summary import SyncSummary
 from tasks.scheduling import next_slot
 from webhooks import emit
+from worker.config import MAX_COUNTDOWN_SECONDS
 
 log = structlog.get_logger(__name__)
 Clock = Callable[[], datetime]
@@ -196,7 +197,7 @@ def _run_sync(
         except RateLimited as exc:
             session.rollback()
             try:
-                _due_unless_continued(connection, now(), exc.retry_after or 0.0, settings.lease_seconds)
+                _due_unless_continued(connection, now(), continuation_countdown(exc.retry_after), settings.lease_seconds)
                 session.commit()
             except SQLAlchemyError:  # the database is away: the continuation message alone carries the rest
                 session.rollback()
@@ -230,14 +231,19 @@ def _run_sync(
                 _release_quietly(session, connection_id, holder, keep=finished)
 
 
-def _due_unless_continued(connection: AccountingConnection, at: datetime, retry_after: float, grace: float) -> None:
+def continuation_countdown(retry_after: float | None) -> int:
+    """Seconds until the new task that carries on a sync stopped at its time or rate budget."""
+    return int(min(MAX_COUNTDOWN_SECONDS, max(1.0, retry_after or 60.0)))
+
+
+def _due_unless_continued(connection: AccountingConnection, at: datetime, countdown: float, grace: float) -> None:
     """A sync that stops to go on in a new task is also made due a little after that task should have begun.
 
     The continuation is a message sent after the lease is released; a worker killed or frozen in between
     would leave the rest of the sync to the connection's next hourly slot. Committed before the stop, this
     due time lets beat start it instead; a continuation that does run finishes first and moves the
     connection back to its regular slot."""
-    due = at + timedelta(seconds=retry_after + grace)
+    due = at + timedelta(seconds=countdown + grace)
     if connection.next_sync_at is not None and connection.next_sync_at > due:
         connection.next_sync_at = due
 
