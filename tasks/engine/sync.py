@@ -251,9 +251,7 @@ def _due_unless_continued(connection: AccountingConnection, at: datetime, countd
 def _back_to_regular_slot(connection: AccountingConnection, at: datetime) -> None:
     """After a finished sync, the connection is next due at its regular slot (not at a continuation's due time)."""
     if connection.next_sync_at is not None:
-        regular = next_slot(connection.id, at, get_settings().sync_period_seconds)
-        if connection.next_sync_at < regular:
-            connection.next_sync_at = regular
+        connection.next_sync_at = next_slot(connection.id, at, get_settings().sync_period_seconds)
 
 
 def _checkpoint(heartbeat: lease.Heartbeat, calls_until: float | None = None) -> Callable[[], None]:
